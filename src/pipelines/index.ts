@@ -1,0 +1,23 @@
+import type { AppConfig } from '../config/env.js';
+import { ConfigError } from '../config/env.js';
+import { branchTotals } from './branch-totals/index.js';
+import { fraudTrigger } from './fraud-trigger/index.js';
+import type { PipelineEntry, ResolvedPipeline } from './pipeline.js';
+
+/** Every use case the service can run; PIPELINES selects among them. A new one is one line here. */
+export const PIPELINES: readonly PipelineEntry[] = [fraudTrigger, branchTotals];
+
+/** The enabled pipelines with their settings parsed: at boot, so a bad setting stops the service. */
+export function resolvePipelines(app: AppConfig, env: NodeJS.ProcessEnv = process.env): ResolvedPipeline[] {
+  const names = app.pipelines === 'all' ? PIPELINES.map((p) => p.name) : app.pipelines;
+  return names.map((name) => {
+    const entry = PIPELINES.find((p) => p.name === name);
+    if (!entry)
+      throw new ConfigError(
+        'PIPELINES',
+        names.join(','),
+        `"all" or names from: ${PIPELINES.map((p) => p.name).join(', ')}`,
+      );
+    return entry.resolve(env);
+  });
+}

@@ -1,0 +1,44 @@
+import { Ajv, type JSONSchemaType, type ErrorObject } from 'ajv';
+import { InvalidRecordError } from './records.js';
+import type { Decoder } from './topology.js';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const ajv = new Ajv({ allErrors: false, strict: true, coerceTypes: false });
+
+/**
+ * JSON decoding for a source, validated by a JSON schema that ajv compiles to a function
+ * once at startup: the hot path runs generated code, not a schema interpreter.
+ * Bytes that are not UTF-8, not JSON, or not of the schema become dead letters, each with
+ * a reason a person can act on.
+ */
+export function jsonDecoder<T>(
+  schema: JSONSchemaType<T>,
+  check?: (value: T) => string | undefined,
+): Decoder<T> {
+  const validate = ajv.compile(schema);
+  return (bytes: Buffer): T => {
+    let text: string;
+    try {
+      text = utf8.decode(bytes);
+    } catch {
+      throw new InvalidRecordError('value is not valid UTF-8', 'not-utf8');
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new InvalidRecordError(`value is not JSON: ${(err as Error).message}`, 'not-json');
+    }
+    if (!validate(parsed)) throw new InvalidRecordError(describe(validate.errors), 'schema');
+    const problem = check?.(parsed);
+    if (problem) throw new InvalidRecordError(problem, 'validation');
+    return parsed;
+  };
+}
+
+function describe(errors: ErrorObject[] | null | undefined): string {
+  const e = errors?.[0];
+  if (!e) return 'does not match the schema';
+  const where = e.instancePath === '' ? 'value' : e.instancePath.slice(1).replaceAll('/', '.');
+  return `${where} ${e.message ?? 'is invalid'}`;
+}

@@ -1,0 +1,571 @@
+import { partitionForKey } from './kafka/partitioner.js';
+import { H, InvalidRecordError, type Emitter, type InputRecord } from './records.js';
+import {
+  StoreCache,
+  encodeEntry,
+  type StoredEntry,
+  type TaskBackend,
+  type TaskDelta,
+} from './state/store.js';
+import {
+  internalTopics,
+  type AggregatePlan,
+  type KeyedStagePlan,
+  type PlanNode,
+  type SourcePlan,
+} from './topology.js';
+import { CombinedWatermark, SourceWatermark } from './watermarks.js';
+import { isClosed, windowsFor } from './windows.js';
+
+/**
+ * The processing side of the runtime, free of Kafka and Redis clients: the consume loop and
+ * the test driver both feed records through these tasks. One task per input partition.
+ */
+
+export interface EngineHooks {
+  deadLetter(reason: string): void;
+  late(store: string): void;
+}
+
+const MAX_ERROR_MESSAGE = 1024;
+
+/** Watermarks cross the repartition topic as text; -Infinity ("no watermark yet") has no JSON form. */
+export const encodeWatermark = (w: number): string => (Number.isFinite(w) ? String(w) : '-inf');
+export const decodeWatermark = (s: string | undefined): number =>
+  s === undefined || s === '-inf' ? Number.NEGATIVE_INFINITY : Number(s);
+const finiteOrNull = (n: number): number | null => (Number.isFinite(n) ? n : null);
+const nullToNegInf = (n: number | null): number => (n === null ? Number.NEGATIVE_INFINITY : n);
+
+function deadLetter(
+  record: InputRecord,
+  err: unknown,
+  emitter: Emitter,
+  dlqTopic: string,
+  origin: { topic: string; partition: number; offset: number } = record,
+  value: Buffer | null = record.value,
+): string {
+  const errorClass = err instanceof Error ? err.name : typeof err;
+  const reason = err instanceof InvalidRecordError ? err.reason : 'processing-error';
+  const message = (err instanceof Error ? err.message : String(err)).slice(0, MAX_ERROR_MESSAGE);
+  emitter.emit({
+    topic: dlqTopic,
+    key: record.key === null ? null : record.key.toString('utf8'),
+    value,
+    timestamp: record.timestamp,
+    headers: {
+      [H.errorClass]: errorClass,
+      [H.errorMessage]: message,
+      [H.reason]: reason,
+      [H.sourceTopic]: origin.topic,
+      [H.sourcePartition]: String(origin.partition),
+      [H.sourceOffset]: String(origin.offset),
+      [H.sourceTimestamp]: String(record.timestamp),
+    },
+  });
+  return reason;
+}
+
+export interface SourceTaskSnapshot {
+  v: 1;
+  /** [max event time, idle floor], null for "none". */
+  w: [number | null, number | null];
+  /** Last watermark broadcast to the repartition topics. */
+  b: number | null;
+}
+
+/** Stage A: decode, validate, event time, stateless steps, sinks and repartitioning. */
+export class SourceTask {
+  readonly watermark: SourceWatermark;
+  private broadcastWatermark = Number.NEGATIVE_INFINITY;
+  private readonly dlqTopic: string;
+  private readonly repartitions: Array<{ topic: string; partitions: number }>;
+  /** Processing time of the last record or idle decision, for the idle timeout. */
+  lastActivity: number;
+
+  constructor(
+    readonly app: string,
+    readonly pipeline: string,
+    readonly plan: SourcePlan,
+    readonly partition: number,
+    private readonly repartitionPartitions: (stage: KeyedStagePlan) => number,
+    private readonly hooks: EngineHooks,
+    now: number,
+  ) {
+    this.watermark = new SourceWatermark(plan.options.outOfOrdernessMs);
+    this.dlqTopic = internalTopics.dlq(plan.topic);
+    this.repartitions = collectStages(plan.children).map((stage) => ({
+      topic: internalTopics.repartition(app, pipeline, stage.name),
+      partitions: repartitionPartitions(stage),
+    }));
+    this.lastActivity = now;
+  }
+
+  process(record: InputRecord, emitter: Emitter, now: number): void {
+    this.lastActivity = now;
+    const out: Array<Parameters<Emitter['emit']>[0]> = [];
+    try {
+      if (record.value === null) throw new InvalidRecordError('record value is null', 'null-value');
+      const value = this.plan.options.decode(record.value);
+      const eventTime = this.plan.options.timestamp(value);
+      if (!Number.isFinite(eventTime))
+        throw new InvalidRecordError('event time is not a valid instant', 'invalid-event-time');
+      // The watermark before this record judges it downstream (Flink's order: record, then watermark).
+      const before = this.watermark.current;
+      this.walk(this.plan.children, value, record, eventTime, before, out);
+      this.watermark.observe(eventTime);
+    } catch (err) {
+      this.hooks.deadLetter(deadLetter(record, err, emitter, this.dlqTopic));
+      return;
+    }
+    for (const o of out) emitter.emit(o);
+  }
+
+  private walk(
+    nodes: PlanNode[],
+    value: unknown,
+    record: InputRecord,
+    eventTime: number,
+    wm: number,
+    out: Array<Parameters<Emitter['emit']>[0]>,
+  ): void {
+    for (const node of nodes) {
+      switch (node.kind) {
+        case 'step':
+          for (const v of node.step(value)) this.walk(node.children, v, record, eventTime, wm, out);
+          break;
+        case 'sink':
+          out.push({
+            topic: node.topic,
+            key: node.key(value),
+            value: Buffer.from(JSON.stringify(node.value(value))),
+            timestamp: record.timestamp,
+          });
+          break;
+        case 'repartition': {
+          const key = node.key(value);
+          if (typeof key !== 'string' || key.length === 0) {
+            throw new InvalidRecordError(
+              `group key must be a non-empty string, got ${JSON.stringify(key)}`,
+              'invalid-key',
+            );
+          }
+          const topic = internalTopics.repartition(this.app, this.pipeline, node.stage.name);
+          out.push({
+            topic,
+            partition: partitionForKey(key, this.repartitionPartitions(node.stage)),
+            key,
+            value: Buffer.from(JSON.stringify(value)),
+            timestamp: record.timestamp,
+            headers: {
+              [H.upstreamPartition]: String(this.partition),
+              [H.upstreamWatermark]: encodeWatermark(wm),
+              [H.eventTime]: String(eventTime),
+              [H.sourceTopic]: record.topic,
+              [H.sourcePartition]: String(record.partition),
+              [H.sourceOffset]: String(record.offset),
+            },
+          });
+          break;
+        }
+      }
+    }
+  }
+
+  /**
+   * At each commit: tell every downstream task how far this partition's watermark got, so
+   * windows fire even on partitions that receive none of its records. Written in the same
+   * transaction, so it is part of the log a replay reads.
+   */
+  broadcast(emitter: Emitter, timestamp: number, idle = false): void {
+    const wm = this.watermark.current;
+    if (!idle && !(wm > this.broadcastWatermark)) return;
+    this.broadcastWatermark = Math.max(this.broadcastWatermark, wm);
+    for (const r of this.repartitions) {
+      for (let p = 0; p < r.partitions; p++) {
+        emitter.emit({
+          topic: r.topic,
+          partition: p,
+          key: null,
+          value: null,
+          timestamp,
+          headers: {
+            [H.control]: 'watermark',
+            [H.upstreamPartition]: String(this.partition),
+            [H.upstreamWatermark]: encodeWatermark(wm),
+            [H.idle]: idle ? '1' : '0',
+          },
+        });
+      }
+    }
+  }
+
+  /**
+   * The idle timeout's decision, taken on processing time and therefore written to Kafka
+   * before it takes effect: the watermark advances by the idle time, and downstream tasks
+   * stop waiting for this partition until it has records again.
+   */
+  idleAdvance(emitter: Emitter, now: number, idleTimeoutMs: number): boolean {
+    if (this.repartitions.length === 0 || now - this.lastActivity < idleTimeoutMs) return false;
+    const base = this.watermark.current;
+    if (Number.isFinite(base)) this.watermark.advanceTo(base + (now - this.lastActivity));
+    this.lastActivity = now;
+    this.broadcast(emitter, now, true);
+    return true;
+  }
+
+  snapshot(): SourceTaskSnapshot {
+    const [max, floor] = this.watermark.snapshot();
+    return { v: 1, w: [finiteOrNull(max), finiteOrNull(floor)], b: finiteOrNull(this.broadcastWatermark) };
+  }
+
+  restore(s: SourceTaskSnapshot | undefined): void {
+    if (!s) {
+      this.watermark.restore([Number.NEGATIVE_INFINITY, Number.NEGATIVE_INFINITY]);
+      this.broadcastWatermark = Number.NEGATIVE_INFINITY;
+      return;
+    }
+    this.watermark.restore([nullToNegInf(s.w[0]), nullToNegInf(s.w[1])]);
+    this.broadcastWatermark = nullToNegInf(s.b);
+  }
+}
+
+function collectStages(nodes: PlanNode[], acc: KeyedStagePlan[] = []): KeyedStagePlan[] {
+  for (const n of nodes) {
+    if (n.kind === 'repartition' && !acc.includes(n.stage)) acc.push(n.stage);
+    if (n.kind === 'step') collectStages(n.children, acc);
+  }
+  return acc;
+}
+
+export interface KeyedTaskSnapshot {
+  v: 1;
+  w: { w: Array<number | null>; i: number[]; c: number | null };
+  /** Changelog end offset per store after the last committed transaction. */
+  cl: Record<string, number>;
+}
+
+type WindowMap = Record<string, unknown>;
+
+/** Stage B: one partition of a repartition topic, with its aggregates and their stores. */
+export class KeyedTask {
+  readonly watermark: CombinedWatermark;
+  readonly caches = new Map<string, StoreCache>();
+  private readonly changedTableKeys = new Map<string, Set<string>>();
+  private nextDue = Number.POSITIVE_INFINITY;
+  private readonly dlqTopic: string;
+  private readonly lateTopic: string;
+  readonly topic: string;
+  changelogOffsets: Record<string, number> = {};
+
+  constructor(
+    readonly app: string,
+    readonly pipeline: string,
+    readonly stage: KeyedStagePlan,
+    readonly partition: number,
+    upstreamPartitions: number,
+    readonly backend: TaskBackend,
+    cacheEntries: number,
+    private readonly hooks: EngineHooks,
+  ) {
+    this.watermark = new CombinedWatermark(upstreamPartitions);
+    this.topic = internalTopics.repartition(app, pipeline, stage.name);
+    this.dlqTopic = internalTopics.dlq(stage.sourceTopic);
+    this.lateTopic = internalTopics.late(stage.sourceTopic);
+    for (const agg of stage.aggregates) {
+      this.caches.set(agg.store, new StoreCache(agg.store, backend, cacheEntries));
+      if (!agg.window) this.changedTableKeys.set(agg.store, new Set());
+    }
+  }
+
+  changelogTopic(store: string): string {
+    return internalTopics.changelog(this.app, this.pipeline, store);
+  }
+
+  /** Re-reads where windows are due from the backend: after a restore, or after an abort. */
+  async refreshDue(): Promise<void> {
+    this.nextDue = Number.POSITIVE_INFINITY;
+    for (const agg of this.stage.aggregates) {
+      if (agg.window)
+        this.nextDue = Math.min(this.nextDue, await this.backend.nextDue(agg.store, this.watermark.current));
+    }
+  }
+
+  async process(records: readonly InputRecord[], emitter: Emitter): Promise<void> {
+    const keys = new Set<string>();
+    for (const r of records)
+      if (r.key !== null && r.headers[H.control] === undefined) keys.add(r.key.toString('utf8'));
+    for (const cache of this.caches.values()) await cache.prefetch(keys);
+
+    for (const record of records) {
+      const h = record.headers;
+      const upstream = Number(h[H.upstreamPartition]?.toString() ?? NaN);
+      const wm = decodeWatermark(h[H.upstreamWatermark]?.toString());
+      if (h[H.control] !== undefined) {
+        this.watermark.update(upstream, wm, h[H.idle]?.toString() === '1');
+        await this.fireDue(emitter, record.timestamp);
+        continue;
+      }
+      this.watermark.update(upstream, wm, false);
+      await this.fireDue(emitter, record.timestamp);
+      this.processRecord(record, emitter);
+    }
+  }
+
+  private processRecord(record: InputRecord, emitter: Emitter): void {
+    const h = record.headers;
+    const origin = {
+      topic: h[H.sourceTopic]?.toString() ?? record.topic,
+      partition: Number(h[H.sourcePartition]?.toString() ?? record.partition),
+      offset: Number(h[H.sourceOffset]?.toString() ?? record.offset),
+    };
+    const writes: Array<() => void> = [];
+    try {
+      const key = record.key!.toString('utf8');
+      const value: unknown = JSON.parse(record.value!.toString('utf8'));
+      const eventTime = Number(h[H.eventTime]?.toString());
+      const watermark = this.watermark.current;
+      for (const agg of this.stage.aggregates) {
+        const cache = this.caches.get(agg.store)!;
+        const entry = cache.get(key);
+        if (!agg.window) {
+          const next = agg.add(entry === undefined ? agg.init() : entry.value, value);
+          writes.push(() => {
+            cache.put(key, { value: next });
+            this.changedTableKeys.get(agg.store)!.add(key);
+          });
+          continue;
+        }
+        const windows: WindowMap = { ...((entry?.value as WindowMap | undefined) ?? {}) };
+        let open = 0;
+        let lastEnd = 0;
+        for (const w of windowsFor(agg.window, eventTime)) {
+          lastEnd = w.end;
+          if (isClosed(w, watermark)) continue;
+          open++;
+          const k = String(w.start);
+          windows[k] = agg.add(k in windows ? windows[k] : agg.init(), value);
+        }
+        if (open === 0) {
+          writes.push(() => this.late(record, origin, agg.store, eventTime, watermark, lastEnd, emitter));
+          continue;
+        }
+        const due = dueOf(windows, agg.window.sizeMs);
+        writes.push(() => {
+          cache.put(key, { value: windows, due });
+          if (due < this.nextDue) this.nextDue = due;
+        });
+      }
+    } catch (err) {
+      this.hooks.deadLetter(deadLetter(record, err, emitter, this.dlqTopic, origin));
+      return;
+    }
+    // Only once every aggregate accepted the record, so a throwing aggregator changes nothing.
+    for (const w of writes) w();
+  }
+
+  private late(
+    record: InputRecord,
+    origin: { topic: string; partition: number; offset: number },
+    store: string,
+    eventTime: number,
+    watermark: number,
+    windowEnd: number,
+    emitter: Emitter,
+  ): void {
+    this.hooks.late(store);
+    emitter.emit({
+      topic: this.lateTopic,
+      key: record.key?.toString('utf8') ?? null,
+      value: record.value,
+      timestamp: record.timestamp,
+      headers: {
+        [H.reason]: 'window-closed',
+        [H.store]: store,
+        [H.eventTime]: String(eventTime),
+        [H.watermark]: encodeWatermark(watermark),
+        [H.windowEnd]: String(windowEnd),
+        [H.sourceTopic]: origin.topic,
+        [H.sourcePartition]: String(origin.partition),
+        [H.sourceOffset]: String(origin.offset),
+      },
+    });
+  }
+
+  /** Fires every window whose end the watermark has reached, oldest first, keys in a stable order. */
+  private async fireDue(emitter: Emitter, timestamp: number): Promise<void> {
+    const wm = this.watermark.current;
+    if (!(wm >= this.nextDue)) return;
+    for (const agg of this.stage.aggregates) {
+      if (!agg.window) continue;
+      const cache = this.caches.get(agg.store)!;
+      const due = new Set([...(await this.backend.dueKeys(agg.store, wm)), ...cache.dirtyDue(wm)]);
+      if (due.size === 0) continue;
+      const keys = [...due].sort();
+      await cache.prefetch(keys);
+      for (const key of keys) this.fireKey(agg, cache, key, wm, emitter, timestamp);
+    }
+    await this.refreshNextDue(wm);
+  }
+
+  private fireKey(
+    agg: AggregatePlan,
+    cache: StoreCache,
+    key: string,
+    wm: number,
+    emitter: Emitter,
+    timestamp: number,
+  ): void {
+    const entry = cache.get(key);
+    if (!entry) return;
+    const windows = { ...(entry.value as WindowMap) };
+    const size = agg.window!.sizeMs;
+    const starts = Object.keys(windows)
+      .map(Number)
+      .sort((a, b) => a - b);
+    let fired = false;
+    for (const start of starts) {
+      const window = { start, end: start + size };
+      if (!isClosed(window, wm)) break;
+      const acc = windows[String(start)];
+      delete windows[String(start)];
+      fired = true;
+      for (const e of agg.windowEmitters) {
+        const out = e.fn(key, window, acc);
+        if (out === null || out === undefined) continue;
+        emitter.emit({ topic: e.topic, key, value: Buffer.from(JSON.stringify(out)), timestamp });
+      }
+    }
+    if (!fired) return;
+    // Window state expires as soon as its window has fired.
+    if (Object.keys(windows).length === 0) cache.delete(key);
+    else cache.put(key, { value: windows, due: dueOf(windows, size) });
+  }
+
+  private async refreshNextDue(wm: number): Promise<void> {
+    let next = Number.POSITIVE_INFINITY;
+    for (const agg of this.stage.aggregates) {
+      if (!agg.window) continue;
+      const cache = this.caches.get(agg.store)!;
+      next = Math.min(next, await this.backend.nextDue(agg.store, wm), cache.dirtyMinDueAbove(wm));
+    }
+    this.nextDue = next;
+  }
+
+  /** At commit: the latest value of each changed key of running aggregates, once. */
+  emitTables(emitter: Emitter, timestamp: number): void {
+    for (const agg of this.stage.aggregates) {
+      if (agg.window) continue;
+      const changed = this.changedTableKeys.get(agg.store)!;
+      if (changed.size === 0 || agg.tableEmitters.length === 0) {
+        changed.clear();
+        continue;
+      }
+      const cache = this.caches.get(agg.store)!;
+      for (const key of [...changed].sort()) {
+        const entry = cache.get(key);
+        if (!entry) continue;
+        for (const e of agg.tableEmitters) {
+          emitter.emit({
+            topic: e.topic,
+            key,
+            value: Buffer.from(JSON.stringify(e.fn(key, entry.value))),
+            timestamp,
+          });
+        }
+      }
+      changed.clear();
+    }
+  }
+
+  /** At commit: full values of changed keys to the changelog (tombstones for deleted ones), same partition. */
+  emitChangelog(emitter: Emitter, timestamp: number): boolean {
+    let any = false;
+    for (const cache of this.caches.values()) {
+      const topic = this.changelogTopic(cache.store);
+      for (const [key, entry] of cache.dirty()) {
+        any = true;
+        emitter.emit({
+          topic,
+          partition: this.partition,
+          key,
+          value: entry === null ? null : Buffer.from(encodeEntry(entry)),
+          timestamp,
+        });
+      }
+    }
+    return any;
+  }
+
+  hasDirtyState(): boolean {
+    for (const c of this.caches.values()) if (c.dirtySize > 0) return true;
+    return false;
+  }
+
+  /** The writes of the transaction that just committed, for the fenced backend apply. */
+  delta(inputOffset: number, changelogEnds: Record<string, number>): TaskDelta {
+    return {
+      inputOffset,
+      stores: [...this.caches.values()].map((cache) => {
+        const puts: TaskDelta['stores'][number]['puts'] = [];
+        const deletes: string[] = [];
+        for (const [key, entry] of cache.dirty()) {
+          if (entry === null) deletes.push(key);
+          else puts.push([key, encodeEntry(entry), entry.due]);
+        }
+        return {
+          store: cache.store,
+          changelogOffset: changelogEnds[cache.store] ?? this.changelogOffsets[cache.store] ?? 0,
+          puts,
+          deletes,
+        };
+      }),
+    };
+  }
+
+  markApplied(changelogEnds: Record<string, number>): void {
+    for (const c of this.caches.values()) c.markApplied();
+    Object.assign(this.changelogOffsets, changelogEnds);
+  }
+
+  discardUncommitted(): void {
+    for (const c of this.caches.values()) c.discardDirty();
+    for (const s of this.changedTableKeys.values()) s.clear();
+  }
+
+  snapshot(): KeyedTaskSnapshot {
+    const s = this.watermark.snapshot();
+    return {
+      v: 1,
+      w: { w: s.w.map(finiteOrNull), i: s.i, c: finiteOrNull(s.c) },
+      cl: { ...this.changelogOffsets },
+    };
+  }
+
+  restore(s: KeyedTaskSnapshot | undefined): void {
+    if (!s) {
+      this.watermark.restore({
+        w: new Array<number>(this.watermark.upstreamPartitions).fill(Number.NEGATIVE_INFINITY),
+        i: [],
+        c: Number.NEGATIVE_INFINITY,
+      });
+      this.changelogOffsets = {};
+      return;
+    }
+    this.watermark.restore({ w: s.w.w.map(nullToNegInf), i: s.w.i, c: nullToNegInf(s.w.c) });
+    this.changelogOffsets = { ...s.cl };
+  }
+
+  stateKeys(): number {
+    let n = 0;
+    for (const c of this.caches.values()) n += c.size;
+    return n;
+  }
+}
+
+function dueOf(windows: WindowMap, sizeMs: number): number {
+  let min = Number.POSITIVE_INFINITY;
+  for (const k of Object.keys(windows)) min = Math.min(min, Number(k));
+  return min + sizeMs - 1;
+}
+
+export type { StoredEntry };

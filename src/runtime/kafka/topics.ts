@@ -1,0 +1,79 @@
+import { KafkaJS } from './client.js';
+import { librdkafkaConfig, type KafkaConnection } from './client-config.js';
+
+/** One declared topic. The registry of these is the single source of topic names, partitions and policies. */
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+  /** Upsert outputs and changelogs are compacted so the latest value per key survives retention. */
+  cleanupPolicy: 'delete' | 'compact';
+  /** Extra topic configs (retention.ms, segment.ms, ...). */
+  config?: Record<string, string>;
+  /** Who uses it, for the topics CLI listing. */
+  description: string;
+  /**
+   * Internal topics (repartition, changelog) must have exactly the declared partition count:
+   * tasks are per partition, and a different count would change which keys meet in one task.
+   * Input topics may have any count.
+   */
+  internal?: boolean;
+}
+
+export interface EnsureTopicsResult {
+  created: string[];
+  existing: string[];
+}
+
+export class TopicMismatchError extends Error {}
+
+/** Creates the declared topics that are missing; idempotent. */
+export async function ensureTopics(
+  conn: KafkaConnection,
+  specs: readonly TopicSpec[],
+  replicationFactor = 1,
+): Promise<EnsureTopicsResult> {
+  const admin = new KafkaJS.Kafka(
+    librdkafkaConfig({ ...conn, clientId: `${conn.clientId ?? 'stream'}-admin` }),
+  ).admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics({ timeout: 10_000 }));
+    const missing = specs.filter((s) => !existing.has(s.name));
+    if (missing.length > 0) {
+      await admin.createTopics({
+        timeout: 30_000,
+        topics: missing.map((s) => ({
+          topic: s.name,
+          numPartitions: s.partitions,
+          replicationFactor,
+          configEntries: Object.entries({ 'cleanup.policy': s.cleanupPolicy, ...s.config }).map(
+            ([name, value]) => ({
+              name,
+              value,
+            }),
+          ),
+        })),
+      });
+    }
+    const present = specs.filter((s) => s.internal && existing.has(s.name));
+    if (present.length > 0) {
+      const meta = await admin.fetchTopicMetadata({ topics: present.map((s) => s.name), timeout: 10_000 });
+      for (const spec of present) {
+        const found = meta.find((m) => m.name === spec.name);
+        const count = found?.partitions.length ?? 0;
+        if (count !== spec.partitions) {
+          throw new TopicMismatchError(
+            `topic ${spec.name} has ${count} partitions but ${spec.partitions} are declared; ` +
+              `add partitions with kafka-topics --alter or recreate it`,
+          );
+        }
+      }
+    }
+    return {
+      created: missing.map((s) => s.name),
+      existing: specs.filter((s) => existing.has(s.name)).map((s) => s.name),
+    };
+  } finally {
+    await admin.disconnect();
+  }
+}

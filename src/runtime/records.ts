@@ -1,0 +1,59 @@
+/** Record shapes that cross the runtime's parts. */
+
+export interface InputRecord {
+  topic: string;
+  partition: number;
+  offset: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  /** Kafka record timestamp (ms); the end-to-end latency is measured from it. */
+  timestamp: number;
+  headers: Record<string, Buffer>;
+}
+
+export interface OutputRecord {
+  topic: string;
+  /** Chosen by the runtime for repartition and changelog topics; librdkafka's partitioner otherwise. */
+  partition?: number;
+  key: string | null;
+  value: Buffer | null;
+  headers?: Record<string, string>;
+  timestamp?: number;
+}
+
+/** Where the engine sends what it produces: the transaction in production, a list in the test driver. */
+export interface Emitter {
+  emit(record: OutputRecord): void;
+}
+
+/** Thrown by decoders and validators: the record goes to the dead-letter topic with this reason. */
+export class InvalidRecordError extends Error {
+  constructor(
+    message: string,
+    readonly reason: string = 'invalid',
+  ) {
+    super(message);
+    this.name = 'InvalidRecordError';
+  }
+}
+
+/** Header names the runtime writes; stable, since consumers of the DLQ and late topics read them. */
+export const H = {
+  errorClass: 'x-error-class',
+  errorMessage: 'x-error-message',
+  reason: 'x-reason',
+  sourceTopic: 'x-source-topic',
+  sourcePartition: 'x-source-partition',
+  sourceOffset: 'x-source-offset',
+  sourceTimestamp: 'x-source-timestamp',
+  failedAt: 'x-failed-at',
+  eventTime: 'x-event-time',
+  watermark: 'x-watermark',
+  windowEnd: 'x-window-end',
+  store: 'x-store',
+  // Repartition topic internals.
+  control: 'x-control',
+  upstreamPartition: 'x-upstream-partition',
+  upstreamWatermark: 'x-upstream-watermark',
+  idle: 'x-idle',
+} as const;

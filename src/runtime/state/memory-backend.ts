@@ -1,0 +1,116 @@
+import type { ApplyOutcome, TaskBackend, TaskDelta, TaskMeta } from './store.js';
+
+interface MemoryTaskState {
+  owner: number;
+  epoch: number;
+  inputOffset: number | undefined;
+  changelogOffsets: Record<string, number>;
+  kv: Map<string, Map<string, string>>;
+  due: Map<string, Map<string, number>>;
+}
+
+/**
+ * The same contract as the Redis backend, in memory: used by the test driver, and by unit
+ * tests of fencing, where a "zombie" is simply a second backend handle to the same task.
+ */
+export class MemoryStateStore {
+  private readonly tasks = new Map<string, MemoryTaskState>();
+  private nextOwner = 1;
+
+  task(taskId: string): TaskBackend {
+    return new MemoryTaskBackend(this, taskId, this.nextOwner++);
+  }
+
+  /** Simulates FLUSHALL. */
+  flushAll(): void {
+    this.tasks.clear();
+  }
+
+  /** @internal */
+  state(taskId: string, create: boolean): MemoryTaskState | undefined {
+    let s = this.tasks.get(taskId);
+    if (!s && create) {
+      s = { owner: 0, epoch: 0, inputOffset: undefined, changelogOffsets: {}, kv: new Map(), due: new Map() };
+      this.tasks.set(taskId, s);
+    }
+    return s;
+  }
+
+  /** Every stored entry of a task, for assertions: store -> key -> encoded entry. */
+  dump(taskId: string): Record<string, Record<string, string>> {
+    const s = this.tasks.get(taskId);
+    if (!s) return {};
+    return Object.fromEntries([...s.kv].map(([store, m]) => [store, Object.fromEntries(m)]));
+  }
+
+  taskIds(): string[] {
+    return [...this.tasks.keys()];
+  }
+}
+
+class MemoryTaskBackend implements TaskBackend {
+  constructor(
+    private readonly store: MemoryStateStore,
+    private readonly taskId: string,
+    private readonly token: number,
+  ) {}
+
+  claim(): Promise<TaskMeta> {
+    const s = this.store.state(this.taskId, true)!;
+    s.owner = this.token;
+    s.epoch++;
+    if (s.inputOffset === undefined) {
+      s.kv.clear();
+      s.due.clear();
+      s.changelogOffsets = {};
+    }
+    return Promise.resolve({
+      inputOffset: s.inputOffset,
+      changelogOffsets: { ...s.changelogOffsets },
+      epoch: s.epoch,
+    });
+  }
+
+  load(store: string, keys: readonly string[]): Promise<Array<string | null>> {
+    const m = this.store.state(this.taskId, false)?.kv.get(store);
+    return Promise.resolve(keys.map((k) => m?.get(k) ?? null));
+  }
+
+  dueKeys(store: string, watermark: number): Promise<string[]> {
+    const m = this.store.state(this.taskId, false)?.due.get(store);
+    if (!m) return Promise.resolve([]);
+    return Promise.resolve([...m].filter(([, d]) => d <= watermark).map(([k]) => k));
+  }
+
+  nextDue(store: string, watermark: number): Promise<number> {
+    const m = this.store.state(this.taskId, false)?.due.get(store);
+    let min = Number.POSITIVE_INFINITY;
+    for (const d of m?.values() ?? []) if (d > watermark && d < min) min = d;
+    return Promise.resolve(min);
+  }
+
+  apply(delta: TaskDelta, mode: 'apply' | 'init'): Promise<ApplyOutcome> {
+    const s = this.store.state(this.taskId, false);
+    if (!s) return Promise.resolve('lost');
+    if (s.owner !== this.token) return Promise.resolve('fenced');
+    if (mode === 'apply' && s.inputOffset === undefined) return Promise.resolve('lost');
+    for (const st of delta.stores) {
+      const kv = s.kv.get(st.store) ?? new Map<string, string>();
+      const due = s.due.get(st.store) ?? new Map<string, number>();
+      s.kv.set(st.store, kv);
+      s.due.set(st.store, due);
+      for (const [k, v, d] of st.puts) {
+        kv.set(k, v);
+        if (d === undefined) due.delete(k);
+        else due.set(k, d);
+      }
+      for (const k of st.deletes) {
+        kv.delete(k);
+        due.delete(k);
+      }
+      s.changelogOffsets[st.store] = st.changelogOffset;
+    }
+    if (mode === 'apply' || delta.inputOffset >= 0) s.inputOffset = delta.inputOffset;
+    return Promise.resolve('ok');
+  }
+}

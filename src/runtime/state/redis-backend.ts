@@ -1,0 +1,240 @@
+import { createHash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import type { Cluster, Redis } from 'ioredis';
+import type { ApplyOutcome, TaskBackend, TaskDelta, TaskMeta } from './store.js';
+
+export type RedisClient = Redis | Cluster;
+
+/**
+ * Task state in Redis. Every key of a task shares one hash tag, so on Redis Cluster a task
+ * lives in one slot and its Lua scripts touch one node:
+ *
+ *   {app|topic|partition}:meta          owner token, epoch, in (next input offset), cl:<store>
+ *   {app|topic|partition}:kv:<store>    key -> encoded entry
+ *   {app|topic|partition}:due:<store>   key scored by the watermark at which it fires
+ *
+ * Writes go through APPLY, which refuses a writer that is not the current owner ("fenced",
+ * G3) and refuses plain writes when the meta is gone ("lost": Redis lost its data, G4).
+ */
+
+const CLAIM = `
+redis.call('HSET', KEYS[1], 'owner', ARGV[1])
+local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+local input = redis.call('HGET', KEYS[1], 'in')
+if not input then
+  for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end
+  for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if string.sub(f, 1, 3) == 'cl:' then redis.call('HDEL', KEYS[1], f) end
+  end
+end
+local out = { epoch, input or '' }
+for i = 2, #ARGV do out[#out + 1] = redis.call('HGET', KEYS[1], 'cl:' .. ARGV[i]) or '' end
+return out
+`;
+
+const APPLY = `
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if not owner then return 'lost' end
+if owner ~= ARGV[1] then return 'fenced' end
+if ARGV[2] == 'apply' and redis.call('HEXISTS', KEYS[1], 'in') == 0 then return 'lost' end
+local final = tonumber(ARGV[3]) >= 0
+local a = 5
+for s = 1, tonumber(ARGV[4]) do
+  local kv, due = KEYS[2 * s], KEYS[2 * s + 1]
+  local name, cl, np, nd = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  a = a + 4
+  for _ = 1, np do
+    local k, v, d = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+    a = a + 3
+    redis.call('HSET', kv, k, v)
+    if d == '' then redis.call('ZREM', due, k) else redis.call('ZADD', due, d, k) end
+  end
+  for _ = 1, nd do
+    local k = ARGV[a]
+    a = a + 1
+    redis.call('HDEL', kv, k)
+    redis.call('ZREM', due, k)
+  end
+  if final then redis.call('HSET', KEYS[1], 'cl:' .. name, cl) end
+end
+if final then redis.call('HSET', KEYS[1], 'in', ARGV[3]) end
+return 'ok'
+`;
+
+class Script {
+  readonly sha: string;
+  constructor(readonly lua: string) {
+    this.sha = createHash('sha1').update(lua).digest('hex');
+  }
+
+  async run(client: RedisClient, keys: string[], args: Array<string | number>): Promise<unknown> {
+    try {
+      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (err instanceof Error && err.message.startsWith('NOSCRIPT'))
+        return client.eval(this.lua, keys.length, ...keys, ...args);
+      throw err;
+    }
+  }
+}
+
+const claimScript = new Script(CLAIM);
+const applyScript = new Script(APPLY);
+
+/** Rows per APPLY call: large transactions are split so one script never blocks Redis for long. */
+const APPLY_CHUNK = 2000;
+const LOAD_CHUNK = 1000;
+
+export function taskTag(app: string, topic: string, partition: number): string {
+  return `{${app}|${topic}|${partition}}`;
+}
+
+export interface RedisStateStoreOptions {
+  app: string;
+  /** Observes each round trip's duration, for the redis_roundtrip metric. */
+  onRoundTrip?: (op: string, seconds: number) => void;
+}
+
+export class RedisStateStore {
+  constructor(
+    readonly client: RedisClient,
+    private readonly options: RedisStateStoreOptions,
+  ) {}
+
+  task(topic: string, partition: number, stores: readonly string[]): TaskBackend {
+    return new RedisTaskBackend(this, taskTag(this.options.app, topic, partition), stores);
+  }
+
+  /** @internal */
+  async timed<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    const start = process.hrtime.bigint();
+    try {
+      return await fn();
+    } finally {
+      this.options.onRoundTrip?.(op, Number(process.hrtime.bigint() - start) / 1e9);
+    }
+  }
+
+  /** Reads one key of one task's store without taking ownership: for query endpoints on any replica. */
+  async read(topic: string, partition: number, store: string, key: string): Promise<string | null> {
+    return this.client.hget(`${taskTag(this.options.app, topic, partition)}:kv:${store}`, key);
+  }
+
+  async readAll(topic: string, partition: number, store: string): Promise<Record<string, string>> {
+    return this.client.hgetall(`${taskTag(this.options.app, topic, partition)}:kv:${store}`);
+  }
+
+  async meta(topic: string, partition: number): Promise<Record<string, string>> {
+    return this.client.hgetall(`${taskTag(this.options.app, topic, partition)}:meta`);
+  }
+}
+
+class RedisTaskBackend implements TaskBackend {
+  /** A fresh token per claim: an owner that lost Redis's data cannot collide with a later claim's epoch. */
+  private token = '';
+
+  constructor(
+    private readonly store: RedisStateStore,
+    private readonly tag: string,
+    private readonly stores: readonly string[],
+  ) {}
+
+  private get meta(): string {
+    return `${this.tag}:meta`;
+  }
+  private kv(store: string): string {
+    return `${this.tag}:kv:${store}`;
+  }
+  private due(store: string): string {
+    return `${this.tag}:due:${store}`;
+  }
+
+  async claim(): Promise<TaskMeta> {
+    this.token = randomBytes(12).toString('hex');
+    const keys = [this.meta, ...this.stores.flatMap((s) => [this.kv(s), this.due(s)])];
+    const out = (await this.store.timed('claim', () =>
+      claimScript.run(this.store.client, keys, [this.token, ...this.stores]),
+    )) as [number, string, ...string[]];
+    const changelogOffsets: Record<string, number> = {};
+    this.stores.forEach((s, i) => {
+      const v = out[2 + i];
+      if (v) changelogOffsets[s] = Number(v);
+    });
+    return {
+      epoch: Number(out[0]),
+      inputOffset: out[1] === '' ? undefined : Number(out[1]),
+      changelogOffsets,
+    };
+  }
+
+  async load(store: string, keys: readonly string[]): Promise<Array<string | null>> {
+    const out: Array<string | null> = [];
+    for (let i = 0; i < keys.length; i += LOAD_CHUNK) {
+      const chunk = keys.slice(i, i + LOAD_CHUNK);
+      out.push(...(await this.store.timed('load', () => this.store.client.hmget(this.kv(store), ...chunk))));
+    }
+    return out;
+  }
+
+  async dueKeys(store: string, watermark: number): Promise<string[]> {
+    return this.store.timed('due', () =>
+      this.store.client.zrangebyscore(this.due(store), '-inf', scoreOf(watermark)),
+    );
+  }
+
+  async nextDue(store: string, watermark: number): Promise<number> {
+    const r = await this.store.timed('due', () =>
+      this.store.client.zrangebyscore(
+        this.due(store),
+        `(${scoreOf(watermark)}`,
+        '+inf',
+        'WITHSCORES',
+        'LIMIT',
+        0,
+        1,
+      ),
+    );
+    return r.length >= 2 ? Number(r[1]) : Number.POSITIVE_INFINITY;
+  }
+
+  async apply(delta: TaskDelta, mode: 'apply' | 'init'): Promise<ApplyOutcome> {
+    const rows: Array<{ s: number; put?: [string, string, number | undefined]; del?: string }> = [];
+    delta.stores.forEach((st, s) => {
+      for (const put of st.puts) rows.push({ s, put });
+      for (const del of st.deletes) rows.push({ s, del });
+    });
+    // Only the last chunk moves the offsets: a crash between chunks leaves the old offsets,
+    // and recovery re-applies the whole transaction from the changelog (full values, idempotent).
+    const chunks = Math.max(1, Math.ceil(rows.length / APPLY_CHUNK));
+    for (let c = 0; c < chunks; c++) {
+      const part = rows.slice(c * APPLY_CHUNK, (c + 1) * APPLY_CHUNK);
+      const final = c === chunks - 1;
+      const keys = [this.meta];
+      const args: Array<string | number> = [
+        this.token,
+        mode,
+        final ? delta.inputOffset : -1,
+        delta.stores.length,
+      ];
+      delta.stores.forEach((st, s) => {
+        keys.push(this.kv(st.store), this.due(st.store));
+        const puts = part.filter((r) => r.s === s && r.put).map((r) => r.put!);
+        const dels = part.filter((r) => r.s === s && r.del !== undefined).map((r) => r.del!);
+        args.push(st.store, st.changelogOffset, puts.length, dels.length);
+        for (const [k, v, d] of puts) args.push(k, v, d === undefined ? '' : d);
+        args.push(...dels);
+      });
+      const outcome = (await this.store.timed('apply', () =>
+        applyScript.run(this.store.client, keys, args),
+      )) as ApplyOutcome;
+      if (outcome !== 'ok') return outcome;
+    }
+    return 'ok';
+  }
+}
+
+function scoreOf(watermark: number): string {
+  if (watermark === Number.NEGATIVE_INFINITY) return '-inf';
+  if (watermark === Number.POSITIVE_INFINITY) return '+inf';
+  return String(watermark);
+}

@@ -1,0 +1,174 @@
+/**
+ * State of one task (one partition of a keyed stage), per store. Entries are whole values,
+ * never increments, so applying the same write twice is harmless (semantics.md pitfall 4).
+ */
+export interface StoredEntry {
+  value: unknown;
+  /** Windowed stores: the watermark at which this key's earliest open window fires. */
+  due?: number;
+}
+
+export function encodeEntry(entry: StoredEntry): string {
+  return JSON.stringify(entry.due === undefined ? { v: entry.value } : { v: entry.value, d: entry.due });
+}
+
+export function decodeEntry(text: string): StoredEntry {
+  const parsed = JSON.parse(text) as { v: unknown; d?: number };
+  return parsed.d === undefined ? { value: parsed.v } : { value: parsed.v, due: parsed.d };
+}
+
+/** The committed changes of one task, applied to the backend after the Kafka transaction commits. */
+export interface TaskDelta {
+  /** Next input offset the state reflects. */
+  inputOffset: number;
+  stores: Array<{
+    store: string;
+    /** Next changelog offset after this transaction's records for the store. */
+    changelogOffset: number;
+    puts: Array<[key: string, encoded: string, due: number | undefined]>;
+    deletes: string[];
+  }>;
+}
+
+export interface TaskMeta {
+  /** Undefined when the task has no state in the backend: never written, or lost (FLUSHALL, restart without persistence). */
+  inputOffset: number | undefined;
+  changelogOffsets: Record<string, number>;
+  epoch: number;
+}
+
+export type ApplyOutcome = 'ok' | 'fenced' | 'lost';
+
+/** Storage for one task's stores. Every write is fenced by the ownership claim (G3). */
+export interface TaskBackend {
+  /** Takes ownership: later writes by earlier owners are refused. Clears partial state if the task has none. */
+  claim(): Promise<TaskMeta>;
+  load(store: string, keys: readonly string[]): Promise<Array<string | null>>;
+  /** Keys whose entry fires at or before this watermark (may include some that no longer do). */
+  dueKeys(store: string, watermark: number): Promise<string[]>;
+  /** The smallest `due` above the watermark, or +Infinity. */
+  nextDue(store: string, watermark: number): Promise<number>;
+  /** `init` writes are allowed while the task has no inputOffset (rebuild after loss); the final one sets it. */
+  apply(delta: TaskDelta, mode: 'apply' | 'init'): Promise<ApplyOutcome>;
+}
+
+interface CacheSlot {
+  entry: StoredEntry | null;
+  dirty: boolean;
+}
+
+/**
+ * In-process write-back cache of one store of one task: the hot path reads and writes here,
+ * and Redis sees only the committed result, once per transaction. Clean entries are evicted
+ * least-recently-used past `maxEntries`; dirty ones stay until applied.
+ */
+export class StoreCache {
+  private readonly slots = new Map<string, CacheSlot>();
+  private dirtyCount = 0;
+
+  constructor(
+    readonly store: string,
+    private readonly backend: TaskBackend,
+    private readonly maxEntries: number,
+  ) {}
+
+  get size(): number {
+    return this.slots.size;
+  }
+
+  get dirtySize(): number {
+    return this.dirtyCount;
+  }
+
+  async prefetch(keys: Iterable<string>): Promise<void> {
+    const missing: string[] = [];
+    for (const k of keys) if (!this.slots.has(k)) missing.push(k);
+    if (missing.length === 0) return;
+    const loaded = await this.backend.load(this.store, missing);
+    missing.forEach((k, i) => {
+      // A concurrent prefetch may have filled it, and a dirty slot must win over the stored value.
+      if (!this.slots.has(k)) {
+        const text = loaded[i];
+        this.slots.set(k, { entry: text == null ? null : decodeEntry(text), dirty: false });
+      }
+    });
+  }
+
+  /** Prefetch first: a miss here is a runtime bug, not a cache miss. */
+  get(key: string): StoredEntry | undefined {
+    const slot = this.slots.get(key);
+    if (slot === undefined)
+      throw new Error(`state for key ${JSON.stringify(key)} of store ${this.store} was not prefetched`);
+    // Refresh recency for eviction.
+    this.slots.delete(key);
+    this.slots.set(key, slot);
+    return slot.entry ?? undefined;
+  }
+
+  put(key: string, entry: StoredEntry): void {
+    this.write(key, entry);
+  }
+
+  delete(key: string): void {
+    this.write(key, null);
+  }
+
+  private write(key: string, entry: StoredEntry | null): void {
+    const slot = this.slots.get(key);
+    if (slot && !slot.dirty) this.dirtyCount++;
+    if (!slot) this.dirtyCount++;
+    this.slots.delete(key);
+    this.slots.set(key, { entry, dirty: true });
+  }
+
+  *dirty(): IterableIterator<[string, StoredEntry | null]> {
+    for (const [k, s] of this.slots) if (s.dirty) yield [k, s.entry];
+  }
+
+  /** Dirty keys whose entry fires at or before the watermark: they are not in the backend's index yet. */
+  dirtyDue(watermark: number): string[] {
+    const out: string[] = [];
+    for (const [k, s] of this.slots)
+      if (s.dirty && s.entry?.due !== undefined && s.entry.due <= watermark) out.push(k);
+    return out;
+  }
+
+  dirtyMinDueAbove(watermark: number): number {
+    let min = Number.POSITIVE_INFINITY;
+    for (const s of this.slots.values()) {
+      const d = s.dirty ? s.entry?.due : undefined;
+      if (d !== undefined && d > watermark && d < min) min = d;
+    }
+    return min;
+  }
+
+  /** After the backend applied the transaction: everything is clean, and the cache shrinks back to its bound. */
+  markApplied(): void {
+    for (const s of this.slots.values()) s.dirty = false;
+    this.dirtyCount = 0;
+    this.evict();
+  }
+
+  /** After an aborted transaction: forget what it changed; the backend still holds the committed values. */
+  discardDirty(): void {
+    for (const [k, s] of this.slots) if (s.dirty) this.slots.delete(k);
+    this.dirtyCount = 0;
+  }
+
+  clear(): void {
+    this.slots.clear();
+    this.dirtyCount = 0;
+  }
+
+  private evict(): void {
+    let excess = this.slots.size - this.maxEntries;
+    if (excess <= 0) return;
+    for (const [k, s] of this.slots) {
+      if (excess <= 0) break;
+      if (!s.dirty) {
+        this.slots.delete(k);
+        excess--;
+      }
+    }
+  }
+}

@@ -1,0 +1,996 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { HealthState } from '../health/health-state.js';
+import {
+  KeyedTask,
+  SourceTask,
+  type EngineHooks,
+  type KeyedTaskSnapshot,
+  type SourceTaskSnapshot,
+} from './engine.js';
+import { ChangelogReader } from './kafka/changelog-reader.js';
+import {
+  asError,
+  KafkaConsumer,
+  kafkaCall,
+  Producer,
+  type DeliveryReport,
+  type KafkaConsumerType,
+  type LibrdKafkaError,
+  type Message,
+  type ProducerType,
+  type TopicPartition,
+  type TopicPartitionOffsetAndMetadata,
+} from './kafka/client.js';
+import { librdkafkaConfig, type KafkaConnection } from './kafka/client-config.js';
+import { classifyTxnError, describeError, FatalRuntimeError, isKafkaError } from './kafka/errors.js';
+import { ensureTopics } from './kafka/topics.js';
+import { runtimeTopicSpecs } from './runtime-topics.js';
+import type { RuntimeMetrics } from './metrics.js';
+import type { Emitter, InputRecord, OutputRecord } from './records.js';
+import { decodeEntry, type TaskDelta } from './state/store.js';
+import type { RedisStateStore } from './state/redis-backend.js';
+import { internalTopics, type KeyedStagePlan, type TopologyPlan } from './topology.js';
+
+export interface RuntimeLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface StreamRuntimeOptions {
+  /** application.id: the consumer group and the prefix of internal topics and Redis keys. */
+  app: string;
+  /** Stable per member across restarts: suffix of transactional.id, group.instance.id. */
+  instanceId: string;
+  connection: KafkaConnection;
+  guarantee: 'exactly_once' | 'at_least_once';
+  commitIntervalMs: number;
+  maxBatchRecords: number;
+  /** Bytes of input per transaction before it commits early, so one batch cannot exhaust memory. */
+  maxBatchBytes: number;
+  transactionTimeoutMs: number;
+  sessionTimeoutMs: number;
+  autoOffsetReset: 'earliest' | 'latest';
+  /** Partitions of the internal repartition and changelog topics. */
+  internalPartitions: number;
+  replicationFactor: number;
+  /** Clean entries kept in each task's write-back cache per store. */
+  cacheEntriesPerStore: number;
+  /** Use static group membership (group.instance.id): a restarted member gets its partitions back without a rebalance. */
+  staticMembership: boolean;
+  plans: TopologyPlan[];
+  state: RedisStateStore;
+  metrics: RuntimeMetrics;
+  health: HealthState;
+  logger: RuntimeLogger;
+  /** Called once on an unrecoverable error; the default service exits non-zero so it is restarted. */
+  onFatal: (err: FatalRuntimeError) => void;
+  /** Extra librdkafka settings (tests shorten timeouts with these). */
+  consumerOverrides?: Record<string, string | number | boolean>;
+  producerOverrides?: Record<string, string | number | boolean>;
+}
+
+type Task =
+  | { kind: 'source'; task: SourceTask; pipeline: string }
+  | { kind: 'keyed'; task: KeyedTask; pipeline: string };
+
+interface Committed {
+  offset: number;
+  metadata: string | undefined;
+}
+
+const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+
+/**
+ * The consume-transform-produce loop. Per commit interval, across every partition this
+ * member owns, in this order:
+ *
+ *   1. poll and process records into the open transaction (outputs, repartition records,
+ *      dead letters, late events)
+ *   2. broadcast watermarks, upsert changed table rows, write changelog records
+ *   3. flush (to learn the changelog offsets), send offsets with each task's stream-time
+ *      snapshot as commit metadata, commit the transaction
+ *   4. apply each task's state delta to Redis with the fenced script
+ *
+ * A crash between 3 and 4 leaves Redis behind Kafka; the next owner sees it on assignment
+ * and replays the changelog gap (G2). See docs/architecture.md.
+ */
+export class StreamRuntime {
+  private consumer: KafkaConsumerType | undefined;
+  private producer: ProducerType | undefined;
+  private readonly tasks = new Map<string, Task>();
+  private readonly committed = new Map<string, Committed>();
+  private readonly events: Array<{ kind: 'assign' | 'revoke'; partitions: TopicPartition[]; lost: boolean }> =
+    [];
+  private readonly stageByTopic = new Map<string, { plan: TopologyPlan; stage: KeyedStagePlan }>();
+  private readonly sourceByTopic = new Map<string, { plan: TopologyPlan; index: number }>();
+  private readonly sourcePartitions = new Map<string, number>();
+  private readonly changelogTopics = new Set<string>();
+  private readonly changelogEnds = new Map<string, number>();
+  private readonly deliveryErrors: LibrdKafkaError[] = [];
+  private readonly restore: ChangelogReader;
+  private stopping = false;
+  /** While false, rebalance callbacks are answered on the spot: no loop is there to do it. */
+  private loopRunning = false;
+  private loopDone: Promise<void> | undefined;
+  /**
+   * librdkafka's threads wake JavaScript through handles Node does not count as pending work,
+   * so an await on a client callback alone can let the process think it is done. A running
+   * runtime holds the process open with this timer until stop() has finished.
+   */
+  private holdOpen: NodeJS.Timeout | undefined;
+  private txnOpen = false;
+  private txnStarted = 0;
+  private txnBytes = 0;
+  /** Input positions processed in the open transaction: task key -> next offset. */
+  private readonly pending = new Map<string, number>();
+  private readonly touchedKeyed = new Set<KeyedTask>();
+  private readonly touchedSources = new Set<SourceTask>();
+  private readonly latencies: number[] = [];
+  private readonly produced = new Map<string, number>();
+  private readonly dirtyApplies: Array<{ task: KeyedTask; delta: TaskDelta; ends: Record<string, number> }> =
+    [];
+  private readonly hooksByPipeline = new Map<string, EngineHooks>();
+
+  constructor(private readonly o: StreamRuntimeOptions) {
+    this.restore = new ChangelogReader(o.connection, `${o.app}-restore`);
+    for (const plan of o.plans) {
+      plan.sources.forEach((s, index) => this.sourceByTopic.set(s.topic, { plan, index }));
+      for (const stage of plan.stages) {
+        this.stageByTopic.set(internalTopics.repartition(o.app, plan.pipeline, stage.name), { plan, stage });
+        for (const agg of stage.aggregates)
+          this.changelogTopics.add(internalTopics.changelog(o.app, plan.pipeline, agg.store));
+      }
+      this.hooksByPipeline.set(plan.pipeline, {
+        deadLetter: (reason) => o.metrics.deadLetters.inc({ pipeline: plan.pipeline, reason }),
+        late: (store) => o.metrics.lateRecords.inc({ pipeline: plan.pipeline, store }),
+      });
+    }
+  }
+
+  async start(): Promise<void> {
+    const o = this.o;
+    this.holdOpen ??= setInterval(() => undefined, 60_000);
+    await ensureTopics(
+      o.connection,
+      runtimeTopicSpecs(o.app, o.plans, o.internalPartitions),
+      o.replicationFactor,
+    );
+    await this.loadSourcePartitionCounts();
+
+    const eos = o.guarantee === 'exactly_once';
+    const producer = new Producer({
+      ...librdkafkaConfig({ ...o.connection, clientId: `${o.app}-${o.instanceId}` }),
+      ...(eos
+        ? { 'transactional.id': `${o.app}-${o.instanceId}`, 'transaction.timeout.ms': o.transactionTimeoutMs }
+        : {}),
+      'enable.idempotence': true,
+      'linger.ms': 1,
+      'compression.codec': 'lz4',
+      dr_cb: true,
+      ...(o.producerOverrides ?? {}),
+    });
+    producer.on('delivery-report', (err: LibrdKafkaError | null, report: DeliveryReport) =>
+      this.onDelivery(err, report),
+    );
+    producer.on('event.error', (err: LibrdKafkaError) => this.onClientError('producer', err));
+    await kafkaCall((cb) => producer.connect({ timeout: 30_000 }, (err) => cb(err)));
+    producer.setPollInterval(50);
+    if (eos) await this.call('initTransactions', (cb) => producer.initTransactions(30_000, cb));
+    this.producer = producer;
+
+    const rawConsumer = new KafkaConsumer({
+      ...librdkafkaConfig({ ...o.connection, clientId: `${o.app}-${o.instanceId}` }),
+      'group.id': o.app,
+      ...(o.staticMembership ? { 'group.instance.id': `${o.app}-${o.instanceId}` } : {}),
+      'partition.assignment.strategy': 'cooperative-sticky',
+      'session.timeout.ms': o.sessionTimeoutMs,
+      'heartbeat.interval.ms': Math.max(500, Math.floor(o.sessionTimeoutMs / 5)),
+      'enable.auto.commit': false,
+      'enable.auto.offset.store': false,
+      'isolation.level': 'read_committed',
+      'auto.offset.reset': o.autoOffsetReset,
+      'fetch.wait.max.ms': 50,
+      'queued.max.messages.kbytes': 32768,
+      'statistics.interval.ms': 5000,
+      rebalance_cb: (err: LibrdKafkaError, assignment: TopicPartition[]) => this.onRebalance(err, assignment),
+      ...(o.consumerOverrides ?? {}),
+    });
+    const consumer = rawConsumer as KafkaConsumerType;
+    consumer.on('event.error', (err: LibrdKafkaError) => this.onClientError('consumer', err));
+    consumer.on('event.stats', (stats: { message: string }) => this.onStats(stats.message));
+    await kafkaCall((cb) => consumer.connect({ timeout: 30_000 }, (err) => cb(err)));
+    consumer.setDefaultConsumeTimeout(Math.min(100, o.commitIntervalMs));
+    consumer.setDefaultIsTimeoutOnlyForFirstMessage(true);
+    this.consumer = consumer;
+    consumer.subscribe([...this.sourceByTopic.keys(), ...this.stageByTopic.keys()]);
+    o.health.kafkaConnected = true;
+    o.logger.info(
+      { app: o.app, instance: o.instanceId, guarantee: o.guarantee, topics: consumer.subscription() },
+      'stream runtime started',
+    );
+    o.health.loopStarted();
+    this.loopDone = this.loop().catch((err: unknown) => this.fatal(err));
+  }
+
+  /** Graceful stop: finish the open transaction, release partitions, leave the group. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.o.health.shuttingDown = true;
+    await this.loopDone;
+    const c = this.consumer;
+    const p = this.producer;
+    // The consumer stays reachable until it is gone: disconnect() revokes everything, and the
+    // rebalance callback must answer that revoke or librdkafka waits for ever.
+    if (c) await new Promise<void>((resolve) => c.disconnect(() => resolve()));
+    if (p) await new Promise<void>((resolve) => p.disconnect(10_000, () => resolve()));
+    this.consumer = undefined;
+    this.producer = undefined;
+    await this.restore.close();
+    this.o.health.loopStopped();
+    this.o.health.kafkaConnected = false;
+    this.o.logger.info({}, 'stream runtime stopped');
+    clearInterval(this.holdOpen);
+    this.holdOpen = undefined;
+  }
+
+  private async loop(): Promise<void> {
+    this.loopRunning = true;
+    try {
+      await this.runLoop();
+    } finally {
+      this.loopRunning = false;
+      // Events queued after the last turn need no work now (the last commit is done): release them.
+      this.drainEventsOnStop();
+    }
+  }
+
+  private async runLoop(): Promise<void> {
+    const o = this.o;
+    while (!this.stopping) {
+      o.health.heartbeat();
+      await this.handleEvents();
+      if (this.dirtyApplies.length > 0) {
+        await this.retryApplies();
+        continue;
+      }
+      const messages = await this.poll();
+      if (messages.length > 0) await this.processBatch(messages);
+      await this.idleTick();
+      if (this.txnOpen && (this.dueToCommit() || this.events.length > 0)) await this.commit();
+    }
+    if (this.txnOpen) await this.commit();
+    await this.retryApplies();
+  }
+
+  private dueToCommit(): boolean {
+    return Date.now() - this.txnStarted >= this.o.commitIntervalMs || this.txnBytes >= this.o.maxBatchBytes;
+  }
+
+  private poll(): Promise<Message[]> {
+    const c = this.consumer!;
+    return new Promise((resolve) =>
+      c.consume(this.o.maxBatchRecords, (err, msgs) => {
+        if (err) {
+          // Transport errors surface here while a broker is away; librdkafka reconnects by itself.
+          if (err.code !== -185) this.o.logger.warn({ err: describeError(err) }, 'poll failed');
+          resolve([]);
+          return;
+        }
+        resolve(msgs);
+      }),
+    );
+  }
+
+  private async processBatch(messages: Message[]): Promise<void> {
+    const o = this.o;
+    const end = o.metrics.processingDuration.startTimer();
+    o.metrics.batchRecords.observe(messages.length);
+    await this.begin();
+    const emitter = this.emitter();
+    const now = Date.now();
+    const keyedBatches = new Map<KeyedTask, InputRecord[]>();
+    for (const m of messages) {
+      const key = tpKey(m.topic, m.partition);
+      const t = this.tasks.get(key);
+      // A record for a partition we no longer own (revoked while it was in flight) is not ours to process.
+      if (!t) continue;
+      const record = toInput(m);
+      this.txnBytes += m.size;
+      this.pending.set(key, m.offset + 1);
+      this.latencies.push(record.timestamp);
+      o.metrics.recordsConsumed.inc({ topic: m.topic });
+      if (t.kind === 'source') {
+        t.task.process(record, emitter, now);
+        this.touchedSources.add(t.task);
+      } else {
+        const list = keyedBatches.get(t.task) ?? [];
+        list.push(record);
+        keyedBatches.set(t.task, list);
+      }
+    }
+    for (const [task, records] of keyedBatches) {
+      await task.process(records, emitter);
+      this.touchedKeyed.add(task);
+    }
+    end();
+  }
+
+  /** Idle timeouts are decided here, on processing time, and written to Kafka before they count (G5). */
+  private async idleTick(): Promise<void> {
+    const now = Date.now();
+    for (const t of this.tasks.values()) {
+      if (t.kind !== 'source') continue;
+      const idle = t.task.plan.options.idleTimeoutMs;
+      if (idle === undefined || now - t.task.lastActivity < idle) continue;
+      await this.begin();
+      if (t.task.idleAdvance(this.emitter(), now, idle)) {
+        const key = tpKey(t.task.plan.topic, t.task.partition);
+        // The idle decision changes the snapshot, so the partition's offset is committed with it.
+        if (!this.pending.has(key)) this.pending.set(key, this.committed.get(key)?.offset ?? 0);
+      }
+    }
+  }
+
+  private async begin(): Promise<void> {
+    if (this.txnOpen) return;
+    if (this.o.guarantee === 'exactly_once') {
+      const p = this.producer!;
+      await this.call('beginTransaction', (cb) => p.beginTransaction(cb));
+    }
+    this.txnOpen = true;
+    this.txnStarted = Date.now();
+    this.txnBytes = 0;
+  }
+
+  private emitter(): Emitter {
+    return {
+      emit: (r: OutputRecord) => {
+        const headers = r.headers ? Object.entries(r.headers).map(([k, v]) => ({ [k]: v })) : undefined;
+        this.producer!.produce(
+          r.topic,
+          r.partition ?? null,
+          r.value,
+          r.key,
+          r.timestamp ?? null,
+          undefined,
+          headers,
+        );
+        this.produced.set(r.topic, (this.produced.get(r.topic) ?? 0) + 1);
+      },
+    };
+  }
+
+  private async commit(): Promise<void> {
+    const o = this.o;
+    const p = this.producer!;
+    const emitter = this.emitter();
+    const now = Date.now();
+    for (const task of this.touchedSources) task.broadcast(emitter, now);
+    let changelog = false;
+    for (const task of this.touchedKeyed) {
+      task.emitTables(emitter, now);
+      if (task.emitChangelog(emitter, now)) changelog = true;
+    }
+    const end = o.metrics.transactionCommitDuration.startTimer();
+    try {
+      this.changelogEnds.clear();
+      if (changelog || o.guarantee === 'at_least_once') await this.call('flush', (cb) => p.flush(30_000, cb));
+      this.throwDeliveryErrors();
+      const offsets = this.offsetsToCommit();
+      if (o.guarantee === 'exactly_once') {
+        if (offsets.length > 0) {
+          await this.retrying('sendOffsetsToTransaction', (cb) =>
+            p.sendOffsetsToTransaction(offsets, this.consumer!, 30_000, cb),
+          );
+        }
+        await this.retrying('commitTransaction', (cb) => p.commitTransaction(30_000, cb));
+      } else if (offsets.length > 0) {
+        this.consumer!.commitSync(offsets);
+      }
+    } catch (err) {
+      end();
+      await this.abort(err);
+      return;
+    }
+    end();
+    o.metrics.transactionsCommitted.inc();
+    for (const [topic, n] of this.produced) o.metrics.recordsProduced.inc({ topic }, n);
+    const committedAt = Date.now();
+    for (const ts of this.latencies) o.metrics.endToEndLatency.observe(Math.max(0, committedAt - ts) / 1000);
+    for (const [key, offset] of this.pending) {
+      const t = this.tasks.get(key);
+      if (t) this.committed.set(key, { offset, metadata: JSON.stringify(t.task.snapshot()) });
+    }
+    // Kafka has the transaction; now Redis gets the state it produced, fenced (G2, G3).
+    for (const task of this.touchedKeyed) {
+      if (!task.hasDirtyState()) continue;
+      const key = tpKey(task.topic, task.partition);
+      const ends = this.endsFor(task);
+      const inputOffset = this.committed.get(key)?.offset ?? 0;
+      this.dirtyApplies.push({ task, delta: task.delta(inputOffset, ends), ends });
+    }
+    this.resetTxn();
+    await this.retryApplies();
+    this.updateTaskGauges();
+  }
+
+  private offsetsToCommit(): TopicPartitionOffsetAndMetadata[] {
+    const out: TopicPartitionOffsetAndMetadata[] = [];
+    for (const [key, offset] of this.pending) {
+      const t = this.tasks.get(key);
+      if (!t) continue;
+      const snapshot =
+        t.kind === 'keyed'
+          ? { ...t.task.snapshot(), cl: { ...t.task.changelogOffsets, ...this.endsFor(t.task) } }
+          : t.task.snapshot();
+      const topic = t.kind === 'keyed' ? t.task.topic : t.task.plan.topic;
+      out.push({ topic, partition: t.task.partition, offset, metadata: JSON.stringify(snapshot) });
+    }
+    return out;
+  }
+
+  private endsFor(task: KeyedTask): Record<string, number> {
+    const ends: Record<string, number> = {};
+    for (const store of task.caches.keys()) {
+      const end = this.changelogEnds.get(tpKey(task.changelogTopic(store), task.partition));
+      if (end !== undefined) ends[store] = end;
+    }
+    return ends;
+  }
+
+  /** Applies committed state to Redis; while Redis is away the loop stays here, paused, and nothing is dropped. */
+  private async retryApplies(): Promise<void> {
+    let backoff = 100;
+    while (this.dirtyApplies.length > 0) {
+      const next = this.dirtyApplies[0];
+      try {
+        const outcome = await next.task.backend.apply(next.delta, 'apply');
+        this.dirtyApplies.shift();
+        if (outcome === 'ok') {
+          next.task.markApplied(next.ends);
+        } else {
+          // Fenced: another member owns it now (we are the zombie). Lost: Redis dropped its data.
+          // Either way the committed transaction is in the changelog; restore sorts it out.
+          this.o.logger.warn(
+            { task: `${next.task.topic}/${next.task.partition}`, outcome },
+            'state apply refused',
+          );
+          next.task.discardUncommitted();
+          if (outcome === 'lost') await this.rebuildTask(next.task);
+        }
+        this.setPaused('redis', false);
+      } catch (err) {
+        this.setPaused('redis', true, describeError(err));
+        this.o.logger.warn(
+          { err: describeError(err), retryInMs: backoff },
+          'redis unavailable; processing paused',
+        );
+        await this.keepAlive(backoff);
+        backoff = Math.min(backoff * 2, 5000);
+        if (this.stopping && backoff >= 5000) return;
+      }
+    }
+  }
+
+  /** While paused, keep polling (no records: everything is paused) so the group does not evict us. */
+  private async keepAlive(ms: number): Promise<void> {
+    const c = this.consumer;
+    if (c) {
+      const owned = [...this.tasks.values()].map((t) => ({
+        topic: t.kind === 'keyed' ? t.task.topic : t.task.plan.topic,
+        partition: t.task.partition,
+      }));
+      c.pause(owned);
+      await sleep(ms);
+      this.o.health.heartbeat();
+      c.resume(owned);
+    } else {
+      await sleep(ms);
+    }
+  }
+
+  private setPaused(reason: string, paused: boolean, detail?: string): void {
+    this.o.metrics.paused.set({ reason }, paused ? 1 : 0);
+    this.o.health.pausedReason = paused ? `${reason}: ${detail ?? ''}` : undefined;
+  }
+
+  private async abort(cause: unknown): Promise<void> {
+    const o = this.o;
+    const kind = classifyTxnError(cause);
+    if (kind === 'fatal')
+      throw new FatalRuntimeError(`transaction failed fatally: ${describeError(cause)}`, codeOf(cause), {
+        cause,
+      });
+    o.logger.warn({ err: describeError(cause) }, 'transaction aborted; rewinding to the last commit');
+    o.metrics.transactionsAborted.inc({ reason: isKafkaError(cause) ? String(cause.code) : 'error' });
+    if (o.guarantee === 'exactly_once') {
+      const p = this.producer!;
+      try {
+        await this.retrying('abortTransaction', (cb) => p.abortTransaction(30_000, cb));
+      } catch (err) {
+        throw new FatalRuntimeError(`abort failed: ${describeError(err)}`, codeOf(err), { cause: err });
+      }
+    }
+    await this.rewind();
+    this.resetTxn();
+    await sleep(100);
+  }
+
+  /** Back to the last commit: positions, watermarks, and the cache (Redis already has the committed state). */
+  private async rewind(): Promise<void> {
+    for (const [key, t] of this.tasks) {
+      if (!this.pending.has(key) && !(t.kind === 'keyed' && this.touchedKeyed.has(t.task))) continue;
+      const c = this.committed.get(key);
+      const restored = c?.metadata
+        ? (JSON.parse(c.metadata) as SourceTaskSnapshot & KeyedTaskSnapshot)
+        : undefined;
+      if (t.kind === 'keyed') {
+        t.task.discardUncommitted();
+        t.task.restore(restored);
+        await t.task.refreshDue();
+      } else {
+        t.task.restore(restored);
+      }
+      const topic = t.kind === 'keyed' ? t.task.topic : t.task.plan.topic;
+      await this.seek(topic, t.task.partition, c?.offset);
+    }
+  }
+
+  private async seek(topic: string, partition: number, offset: number | undefined): Promise<void> {
+    const c = this.consumer!;
+    // -1001 (stored/committed) lets auto.offset.reset apply when nothing was ever committed.
+    const target = offset ?? -1001;
+    await new Promise<void>((resolve) => c.seek({ topic, partition, offset: target }, 5000, () => resolve()));
+  }
+
+  private resetTxn(): void {
+    this.txnOpen = false;
+    this.pending.clear();
+    this.touchedKeyed.clear();
+    this.touchedSources.clear();
+    this.latencies.length = 0;
+    this.produced.clear();
+    this.deliveryErrors.length = 0;
+  }
+
+  private onDelivery(err: LibrdKafkaError | null, report: DeliveryReport): void {
+    if (err) {
+      this.deliveryErrors.push(err);
+      return;
+    }
+    const key = tpKey(report.topic, report.partition);
+    if (!this.changelogTopics.has(report.topic)) return;
+    const next = report.offset + 1;
+    if (next > (this.changelogEnds.get(key) ?? 0)) this.changelogEnds.set(key, next);
+  }
+
+  private throwDeliveryErrors(): void {
+    const err = this.deliveryErrors[0];
+    if (err) throw asError(err);
+  }
+
+  // ---- rebalances ---------------------------------------------------------------------
+
+  private onRebalance(err: LibrdKafkaError, assignment: TopicPartition[]): void {
+    const consumer = this.consumer;
+    if (!consumer) return;
+    if (!this.loopRunning) {
+      // Shutting down (disconnect() revokes everything) or not started: librdkafka waits for
+      // an answer, and there is no transaction left to finish.
+      if (err.code === -174) consumer.incrementalUnassign(assignment);
+      else if (err.code === -175) consumer.incrementalAssign(assignment);
+      return;
+    }
+    if (err.code === -175 /* ERR__ASSIGN_PARTITIONS */) {
+      // Take them at once but paused: records flow only after the task has restored its state.
+      consumer.incrementalAssign(assignment);
+      consumer.pause(assignment);
+      this.events.push({ kind: 'assign', partitions: assignment, lost: false });
+    } else if (err.code === -174 /* ERR__REVOKE_PARTITIONS */) {
+      this.events.push({ kind: 'revoke', partitions: assignment, lost: consumer.assignmentLost() });
+    } else {
+      this.o.logger.error({ err: describeError(err) }, 'rebalance error');
+    }
+  }
+
+  private async handleEvents(): Promise<void> {
+    while (this.events.length > 0) {
+      const ev = this.events.shift()!;
+      if (ev.kind === 'revoke') await this.onRevoke(ev.partitions, ev.lost);
+      else await this.onAssign(ev.partitions);
+    }
+  }
+
+  private async onRevoke(partitions: TopicPartition[], lost: boolean): Promise<void> {
+    const o = this.o;
+    o.metrics.rebalances.inc({ kind: lost ? 'lost' : 'revoke' });
+    if (this.txnOpen) {
+      // Lost partitions belong to someone else already: the commit would be fenced anyway.
+      if (lost) await this.abort(new Error('partitions lost'));
+      else await this.commit();
+    }
+    for (const tp of partitions) {
+      const key = tpKey(tp.topic, tp.partition);
+      this.tasks.delete(key);
+      this.committed.delete(key);
+      o.metrics.watermark.remove({ topic: tp.topic, partition: String(tp.partition) });
+      o.metrics.eventTimeLag.remove({ topic: tp.topic, partition: String(tp.partition) });
+      o.metrics.consumerLag.remove({ topic: tp.topic, partition: String(tp.partition) });
+    }
+    this.consumer?.incrementalUnassign(partitions);
+    o.metrics.assignedPartitions.set(this.tasks.size);
+    o.logger.info(
+      { partitions: partitions.map((p) => `${p.topic}/${p.partition}`), lost },
+      'partitions revoked',
+    );
+  }
+
+  private drainEventsOnStop(): void {
+    for (const ev of this.events.splice(0)) {
+      if (ev.kind === 'revoke') this.consumer?.incrementalUnassign(ev.partitions);
+    }
+  }
+
+  private async onAssign(partitions: TopicPartition[]): Promise<void> {
+    const o = this.o;
+    o.metrics.rebalances.inc({ kind: 'assign' });
+    o.health.groupJoined = true;
+    const committed = await this.fetchCommitted(partitions);
+    o.health.restoringTasks += partitions.length;
+    try {
+      for (const tp of partitions) {
+        const end = o.metrics.restoreDuration.startTimer();
+        await this.createTask(tp, committed.get(tpKey(tp.topic, tp.partition)));
+        end();
+        o.health.restoringTasks--;
+      }
+    } catch (err) {
+      o.health.restoringTasks = 0;
+      throw err;
+    }
+    this.consumer?.resume(partitions);
+    o.metrics.assignedPartitions.set(this.tasks.size);
+    o.logger.info(
+      { partitions: partitions.map((p) => `${p.topic}/${p.partition}`) },
+      'partitions assigned and ready',
+    );
+  }
+
+  private async fetchCommitted(partitions: TopicPartition[]): Promise<Map<string, Committed>> {
+    const c = this.consumer!;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const list = await kafkaCall<TopicPartitionOffsetAndMetadata[]>((cb) =>
+          c.committed(partitions, 10_000, cb),
+        );
+        return new Map(
+          list.map((tp) => [
+            tpKey(tp.topic, tp.partition),
+            { offset: tp.offset >= 0 ? tp.offset : -1, metadata: tp.metadata ?? undefined },
+          ]),
+        );
+      } catch (err) {
+        if (attempt >= 10) throw err;
+        this.o.logger.warn(
+          { err: describeError(err), attempt },
+          'fetching committed offsets failed; retrying',
+        );
+        await sleep(500 * attempt);
+      }
+    }
+  }
+
+  private async createTask(tp: TopicPartition, committed: Committed | undefined): Promise<void> {
+    const o = this.o;
+    const key = tpKey(tp.topic, tp.partition);
+    const snapshot = committed?.metadata ? safeParse(committed.metadata) : undefined;
+    if (committed && committed.offset >= 0)
+      this.committed.set(key, { offset: committed.offset, metadata: committed.metadata });
+    const source = this.sourceByTopic.get(tp.topic);
+    if (source) {
+      const plan = source.plan.sources[source.index];
+      const task = new SourceTask(
+        o.app,
+        source.plan.pipeline,
+        plan,
+        tp.partition,
+        () => o.internalPartitions,
+        this.hooksByPipeline.get(source.plan.pipeline)!,
+        Date.now(),
+      );
+      task.restore(snapshot as SourceTaskSnapshot | undefined);
+      this.tasks.set(key, { kind: 'source', task, pipeline: source.plan.pipeline });
+      return;
+    }
+    const keyed = this.stageByTopic.get(tp.topic);
+    if (!keyed) throw new Error(`assigned ${tp.topic}/${tp.partition}, which no pipeline reads`);
+    const stores = keyed.stage.aggregates.map((a) => a.store);
+    const upstream = this.sourcePartitions.get(keyed.stage.sourceTopic) ?? 1;
+    const task = new KeyedTask(
+      o.app,
+      keyed.plan.pipeline,
+      keyed.stage,
+      tp.partition,
+      upstream,
+      o.state.task(tp.topic, tp.partition, stores),
+      o.cacheEntriesPerStore,
+      this.hooksByPipeline.get(keyed.plan.pipeline)!,
+    );
+    task.restore(snapshot as KeyedTaskSnapshot | undefined);
+    await this.restoreState(
+      task,
+      committed?.offset ?? -1,
+      (snapshot as KeyedTaskSnapshot | undefined)?.cl ?? {},
+    );
+    await task.refreshDue();
+    this.tasks.set(key, { kind: 'keyed', task, pipeline: keyed.plan.pipeline });
+  }
+
+  /**
+   * Claim, then compare, then catch up (semantics.md pitfall 2): after the claim a zombie's
+   * late write is refused, so what we read next is final. Redis behind the committed
+   * changelog position: replay the gap. Redis without the task's meta: rebuild from offset 0.
+   */
+  private async restoreState(
+    task: KeyedTask,
+    inputOffset: number,
+    committedCl: Record<string, number>,
+  ): Promise<void> {
+    const o = this.o;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const meta = await task.backend.claim();
+        const lost = meta.inputOffset === undefined;
+        const ahead =
+          !lost && Object.entries(meta.changelogOffsets).some(([s, off]) => off > (committedCl[s] ?? 0));
+        if (ahead) {
+          // Redis claims more than Kafka committed: the group's offsets were reset or the topics recreated.
+          throw new FatalRuntimeError(
+            `Redis state of ${task.topic}/${task.partition} is ahead of the committed changelog (${JSON.stringify(meta.changelogOffsets)} > ${JSON.stringify(committedCl)}); ` +
+              `delete the task's keys or restore the consumer group's offsets`,
+            'state-ahead',
+          );
+        }
+        let remaining = 0;
+        const plan: Array<{ store: string; from: number; to: number }> = [];
+        for (const store of task.caches.keys()) {
+          const from = lost ? 0 : (meta.changelogOffsets[store] ?? 0);
+          const to = committedCl[store] ?? 0;
+          if (to > from) {
+            plan.push({ store, from, to });
+            remaining += to - from;
+          }
+        }
+        if (lost || plan.length > 0) {
+          o.logger.info(
+            { task: `${task.topic}/${task.partition}`, lost, plan },
+            lost ? 'rebuilding state from the changelog' : 'catching up state from the changelog',
+          );
+        }
+        o.metrics.restoreRemaining.inc(remaining);
+        const mode = lost ? 'init' : 'apply';
+        for (const { store, from, to } of plan) {
+          await this.restore.read(task.changelogTopic(store), task.partition, from, to, async (records) => {
+            const puts: TaskDelta['stores'][number]['puts'] = [];
+            const deletes: string[] = [];
+            for (const r of records) {
+              const k = r.key?.toString() ?? '';
+              if (r.value == null) deletes.push(k);
+              else puts.push([k, r.value.toString(), decodeEntry(r.value.toString()).due]);
+            }
+            const outcome = await task.backend.apply(
+              { inputOffset: -1, stores: [{ store, changelogOffset: 0, puts, deletes }] },
+              mode,
+            );
+            if (outcome !== 'ok')
+              throw new Error(`restore of ${task.topic}/${task.partition} refused: ${outcome}`);
+            o.metrics.restoreRemaining.dec(records.length);
+            o.metrics.restoredRecords.inc(records.length);
+          });
+        }
+        const final = await task.backend.apply(
+          {
+            inputOffset: Math.max(0, inputOffset),
+            stores: [...task.caches.keys()].map((store) => ({
+              store,
+              changelogOffset: committedCl[store] ?? 0,
+              puts: [],
+              deletes: [],
+            })),
+          },
+          mode,
+        );
+        if (final !== 'ok') throw new Error(`restore of ${task.topic}/${task.partition} refused: ${final}`);
+        task.changelogOffsets = { ...committedCl };
+        return;
+      } catch (err) {
+        if (err instanceof FatalRuntimeError || attempt >= 30) throw err;
+        this.setPaused('redis', true, describeError(err));
+        o.logger.warn({ err: describeError(err), attempt }, 'restore failed; retrying');
+        await sleep(Math.min(200 * attempt, 5000));
+      } finally {
+        o.metrics.restoreRemaining.set(0);
+      }
+    }
+  }
+
+  /** Redis lost this task's data while we owned it: claim again and rebuild from the changelog. */
+  private async rebuildTask(task: KeyedTask): Promise<void> {
+    const key = tpKey(task.topic, task.partition);
+    const c = this.committed.get(key);
+    const snap = c?.metadata ? (safeParse(c.metadata) as KeyedTaskSnapshot) : undefined;
+    for (const cache of task.caches.values()) cache.clear();
+    this.o.health.restoringTasks++;
+    try {
+      await this.restoreState(task, c?.offset ?? -1, { ...(snap?.cl ?? {}), ...task.changelogOffsets });
+      await task.refreshDue();
+    } finally {
+      this.o.health.restoringTasks--;
+    }
+  }
+
+  private async loadSourcePartitionCounts(): Promise<void> {
+    const probe = this.producer ?? undefined;
+    void probe;
+    const { KafkaJS } = await import('./kafka/client.js');
+    const admin = new KafkaJS.Kafka(
+      librdkafkaConfig({ ...this.o.connection, clientId: `${this.o.app}-meta` }),
+    ).admin();
+    await admin.connect();
+    try {
+      const topics = [...this.sourceByTopic.keys()];
+      const existing = new Set(await admin.listTopics({ timeout: 10_000 }));
+      const missing = topics.filter((t) => !existing.has(t));
+      if (missing.length > 0) {
+        throw new FatalRuntimeError(
+          `source topic(s) missing: ${missing.join(', ')}; create them (npm run topics) before starting`,
+          'missing-topic',
+        );
+      }
+      for (const meta of await admin.fetchTopicMetadata({ topics, timeout: 10_000 })) {
+        this.sourcePartitions.set(meta.name, meta.partitions.length);
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  // ---- observability -------------------------------------------------------------------
+
+  private updateTaskGauges(): void {
+    const now = Date.now();
+    for (const t of this.tasks.values()) {
+      const topic = t.kind === 'keyed' ? t.task.topic : t.task.plan.topic;
+      const wm = t.task.watermark.current;
+      if (!Number.isFinite(wm)) continue;
+      const labels = { topic, partition: String(t.task.partition) };
+      this.o.metrics.watermark.set(labels, wm / 1000);
+      this.o.metrics.eventTimeLag.set(labels, (now - wm) / 1000);
+    }
+  }
+
+  private onStats(json: string): void {
+    try {
+      const stats = JSON.parse(json) as {
+        topics?: Record<
+          string,
+          { partitions?: Record<string, { consumer_lag?: number; fetch_state?: string }> }
+        >;
+      };
+      for (const [topic, t] of Object.entries(stats.topics ?? {})) {
+        for (const [partition, p] of Object.entries(t.partitions ?? {})) {
+          if (partition === '-1' || !this.tasks.has(tpKey(topic, Number(partition)))) continue;
+          if (typeof p.consumer_lag === 'number' && p.consumer_lag >= 0)
+            this.o.metrics.consumerLag.set({ topic, partition }, p.consumer_lag);
+        }
+      }
+      const keys = new Map<string, number>();
+      for (const t of this.tasks.values()) {
+        if (t.kind !== 'keyed') continue;
+        for (const [store, cache] of t.task.caches) keys.set(store, (keys.get(store) ?? 0) + cache.size);
+      }
+      for (const [store, n] of keys) this.o.metrics.stateKeys.set({ store }, n);
+    } catch {
+      // A malformed statistics blob is not worth a log line every five seconds.
+    }
+  }
+
+  private onClientError(client: string, err: LibrdKafkaError): void {
+    const all = err.code === -187; /* ERR__ALL_BROKERS_DOWN */
+    this.o.health.kafkaConnected = !all;
+    if (err.isFatal) {
+      this.fatal(
+        new FatalRuntimeError(`${client} fatal error: ${describeError(err)}`, String(err.code), {
+          cause: err,
+        }),
+      );
+      return;
+    }
+    this.o.logger.warn({ client, err: describeError(err) }, 'kafka client error');
+  }
+
+  private fatal(err: unknown): void {
+    const fatal =
+      err instanceof FatalRuntimeError
+        ? err
+        : new FatalRuntimeError(describeError(err), codeOf(err), { cause: err });
+    this.o.metrics.fatalErrors.inc({ code: fatal.code });
+    this.o.logger.error(
+      { err: fatal.message, code: fatal.code },
+      'fatal runtime error; exiting for a restart',
+    );
+    this.stopping = true;
+    this.o.onFatal(fatal);
+  }
+
+  // ---- client call helpers -------------------------------------------------------------
+
+  private call(
+    name: string,
+    fn: (cb: (err: LibrdKafkaError | null | undefined) => void) => void,
+  ): Promise<void> {
+    return kafkaCall(fn).catch((err: unknown) => {
+      if (isKafkaError(err) && (err.isFatal || classifyTxnError(err) === 'fatal')) {
+        throw new FatalRuntimeError(`${name} failed fatally: ${describeError(err)}`, String(err.code), {
+          cause: err,
+        });
+      }
+      throw err;
+    });
+  }
+
+  /** Retriable errors (timeouts while a broker is away) retry the same call: a commit resumes where it was. */
+  private async retrying(
+    name: string,
+    fn: (cb: (err: LibrdKafkaError | null | undefined) => void) => void,
+  ): Promise<void> {
+    let backoff = 100;
+    for (;;) {
+      try {
+        await this.call(name, fn);
+        if (backoff > 100) this.setPaused('kafka', false);
+        return;
+      } catch (err) {
+        if (classifyTxnError(err) !== 'retry') throw err;
+        this.setPaused('kafka', true, describeError(err));
+        this.o.logger.warn(
+          { call: name, err: describeError(err), retryInMs: backoff },
+          'kafka call will be retried',
+        );
+        this.o.health.heartbeat();
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, 5000);
+      }
+    }
+  }
+}
+
+function toInput(m: Message): InputRecord {
+  const headers: Record<string, Buffer> = {};
+  for (const h of m.headers ?? []) {
+    for (const [k, v] of Object.entries(h)) headers[k] = Buffer.isBuffer(v) ? v : Buffer.from(v);
+  }
+  return {
+    topic: m.topic,
+    partition: m.partition,
+    offset: m.offset,
+    key: m.key == null ? null : Buffer.isBuffer(m.key) ? m.key : Buffer.from(m.key),
+    value: m.value ?? null,
+    timestamp: m.timestamp ?? Date.now(),
+    headers,
+  };
+}
+
+function safeParse(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function codeOf(err: unknown): string {
+  return isKafkaError(err) ? String(err.code) : 'error';
+}

@@ -1,0 +1,18 @@
+import { randomBytes } from 'node:crypto';
+
+/** Where the real broker and Redis are: scripts/test.sh exports these (or the user did). */
+export function infra(): { brokers: string; redisUrl: string; clusterNodes: string | undefined } {
+  const brokers = process.env.KAFKA_BROKERS;
+  const redisUrl = process.env.REDIS_URL;
+  if (!brokers || !redisUrl) {
+    throw new Error(
+      'KAFKA_BROKERS and REDIS_URL must be set: run the tests with `npm test`, which starts Kafka and Redis',
+    );
+  }
+  return { brokers, redisUrl, clusterNodes: process.env.REDIS_CLUSTER_NODES };
+}
+
+/** A name no other test run uses: tests share one broker and one Redis. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+}
