@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { ZodType } from 'zod';
 import { ConfigError, loadConfig } from '../../../src/config/env.js';
 import { resolvePipelines } from '../../../src/pipelines/index.js';
 
@@ -72,13 +73,19 @@ describe('.env.example', () => {
     const listed = new Map<string, string | undefined>();
     for (const line of text.split('\n')) {
       const m = /^(# )?([A-Z][A-Z0-9_]+)=(.*)$/.exec(line);
-      if (m) listed.set(m[2]!, m[1] ? undefined : m[3]);
+      if (m) listed.set(m[2], m[1] ? undefined : m[3]);
     }
-    for (const schema of [envSchema, fraudTriggerEnv, branchTotalsEnv]) {
-      for (const [name, field] of Object.entries(schema.shape)) {
+    const shapes: Array<Record<string, ZodType>> = [
+      envSchema.shape,
+      fraudTriggerEnv.shape,
+      branchTotalsEnv.shape,
+    ];
+    for (const shape of shapes) {
+      for (const [name, field] of Object.entries(shape)) {
         assert.ok(listed.has(name), `${name} is missing from .env.example`);
         const parsed = field.safeParse(undefined);
-        const def = parsed.success && parsed.data !== undefined ? String(parsed.data) : undefined;
+        const data: unknown = parsed.success ? parsed.data : undefined;
+        const def = typeof data === 'string' || typeof data === 'number' ? String(data) : undefined;
         assert.equal(listed.get(name), def, `default of ${name}`);
       }
     }
