@@ -1,13 +1,18 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
-import { AppModule } from './app.module.js';
+import type { Registry } from 'prom-client';
+import { AppModule, createRegistry } from './app.module.js';
 import { ConfigError, loadConfig, type AppConfig } from './config/env.js';
 import type { ResolvedPipeline } from './pipelines/pipeline.js';
 import { resolvePipelines } from './pipelines/index.js';
 
-async function bootstrap(config: AppConfig, pipelines: ResolvedPipeline[]): Promise<void> {
-  const app = await NestFactory.create(AppModule.forRoot(config, pipelines), { bufferLogs: true });
+async function bootstrap(
+  config: AppConfig,
+  pipelines: ResolvedPipeline[],
+  registry: Registry,
+): Promise<void> {
+  const app = await NestFactory.create(AppModule.forRoot(config, pipelines, registry), { bufferLogs: true });
   app.useLogger(app.get(Logger));
   // Our own handlers rather than enableShutdownHooks(): Nest re-raises the signal after its
   // hooks, so the exit status would read "killed"; an orderly stop should exit 0.
@@ -42,9 +47,11 @@ function fatal(msg: string, err?: unknown): void {
 
 let config: AppConfig;
 let pipelines: ResolvedPipeline[];
+let registry: Registry;
 try {
   config = loadConfig();
-  pipelines = resolvePipelines(config);
+  registry = createRegistry(config);
+  pipelines = resolvePipelines(config, process.env, registry);
 } catch (err) {
   if (err instanceof ConfigError) {
     fatal(err.message);
@@ -53,7 +60,7 @@ try {
   throw err;
 }
 
-bootstrap(config, pipelines).catch((err: unknown) => {
+bootstrap(config, pipelines, registry).catch((err: unknown) => {
   fatal(`startup failed: ${err instanceof Error ? err.message : String(err)}`, err);
   process.exit(1);
 });

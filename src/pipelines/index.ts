@@ -1,3 +1,4 @@
+import type { Registry } from 'prom-client';
 import type { AppConfig } from '../config/env.js';
 import { ConfigError } from '../config/env.js';
 import { branchTotals } from './branch-totals/index.js';
@@ -8,7 +9,11 @@ import type { PipelineEntry, ResolvedPipeline } from './pipeline.js';
 export const PIPELINES: readonly PipelineEntry[] = [fraudTrigger, branchTotals];
 
 /** The enabled pipelines with their settings parsed: at boot, so a bad setting stops the service. */
-export function resolvePipelines(app: AppConfig, env: NodeJS.ProcessEnv = process.env): ResolvedPipeline[] {
+export function resolvePipelines(
+  app: AppConfig,
+  env: NodeJS.ProcessEnv = process.env,
+  registry?: Registry,
+): ResolvedPipeline[] {
   const names = app.pipelines === 'all' ? PIPELINES.map((p) => p.name) : app.pipelines;
   return names.map((name) => {
     const entry = PIPELINES.find((p) => p.name === name);
@@ -18,6 +23,6 @@ export function resolvePipelines(app: AppConfig, env: NodeJS.ProcessEnv = proces
         names.join(','),
         `"all" or names from: ${PIPELINES.map((p) => p.name).join(', ')}`,
       );
-    return entry.resolve(env);
+    return entry.resolve(env, registry);
   });
 }

@@ -133,14 +133,17 @@ export class SourceTask {
         case 'step':
           for (const v of node.step(value)) this.walk(node.children, v, record, eventTime, wm, out);
           break;
-        case 'sink':
+        case 'sink': {
+          const observe = node.observe;
           out.push({
             topic: node.topic,
             key: node.key(value),
             value: Buffer.from(JSON.stringify(node.value(value))),
             timestamp: record.timestamp,
+            ...(observe ? { committed: () => observe(value) } : {}),
           });
           break;
+        }
         case 'repartition': {
           const key = node.key(value);
           if (typeof key !== 'string' || key.length === 0) {
@@ -432,7 +435,14 @@ export class KeyedTask {
       for (const e of agg.windowEmitters) {
         const out = e.fn(key, window, acc);
         if (out === null || out === undefined) continue;
-        emitter.emit({ topic: e.topic, key, value: Buffer.from(JSON.stringify(out)), timestamp });
+        const observe = e.observe;
+        emitter.emit({
+          topic: e.topic,
+          key,
+          value: Buffer.from(JSON.stringify(out)),
+          timestamp,
+          ...(observe ? { committed: () => observe(key, out) } : {}),
+        });
       }
     }
     if (!fired) return;
@@ -465,11 +475,14 @@ export class KeyedTask {
         const entry = cache.get(key);
         if (!entry) continue;
         for (const e of agg.tableEmitters) {
+          const out = e.fn(key, entry.value);
+          const observe = e.observe;
           emitter.emit({
             topic: e.topic,
             key,
-            value: Buffer.from(JSON.stringify(e.fn(key, entry.value))),
+            value: Buffer.from(JSON.stringify(out)),
             timestamp,
+            ...(observe ? { committed: () => observe(key, out) } : {}),
           });
         }
       }

@@ -19,6 +19,8 @@ export interface OutputRecord {
   value: Buffer | null;
   headers?: Record<string, string>;
   timestamp?: number;
+  /** Called once the transaction that carries this record has committed (business metrics). */
+  committed?: () => void;
 }
 
 /** Where the engine sends what it produces: the transaction in production, a list in the test driver. */

@@ -129,6 +129,7 @@ export class StreamRuntime {
   private readonly touchedSources = new Set<SourceTask>();
   private readonly latencies: number[] = [];
   private readonly produced = new Map<string, number>();
+  private readonly onCommitted: Array<() => void> = [];
   private readonly dirtyApplies: Array<{ task: KeyedTask; delta: TaskDelta; ends: Record<string, number> }> =
     [];
   private readonly hooksByPipeline = new Map<string, EngineHooks>();
@@ -358,6 +359,7 @@ export class StreamRuntime {
           headers,
         );
         this.produced.set(r.topic, (this.produced.get(r.topic) ?? 0) + 1);
+        if (r.committed) this.onCommitted.push(r.committed);
       },
     };
   }
@@ -397,6 +399,16 @@ export class StreamRuntime {
     end();
     o.metrics.transactionsCommitted.inc();
     for (const [topic, n] of this.produced) o.metrics.recordsProduced.inc({ topic }, n);
+    for (const observe of this.onCommitted) {
+      try {
+        observe();
+      } catch (err) {
+        o.logger.warn(
+          { err: describeError(err) },
+          'an output observer threw; the output itself is committed',
+        );
+      }
+    }
     const committedAt = Date.now();
     for (const ts of this.latencies) o.metrics.endToEndLatency.observe(Math.max(0, committedAt - ts) / 1000);
     for (const [key, offset] of this.pending) {
@@ -552,6 +564,7 @@ export class StreamRuntime {
     this.touchedSources.clear();
     this.latencies.length = 0;
     this.produced.clear();
+    this.onCommitted.length = 0;
     this.deliveryErrors.length = 0;
   }
 

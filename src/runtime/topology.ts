@@ -35,7 +35,12 @@ export interface Aggregator<V, A> {
 export interface SinkOptions<T> {
   key?: (value: T) => string | null;
   value?: (value: T) => unknown;
+  /** Called for each record after its transaction commits: for business metrics, never for aborted output. */
+  observe?: (value: T) => void;
 }
+
+/** Called with each emitted value after its transaction commits. */
+export type Observer<T> = (key: string, value: T) => void;
 
 type Step = (value: unknown) => unknown[];
 
@@ -49,6 +54,7 @@ export interface SinkNode {
   topic: string;
   key: (value: unknown) => string | null;
   value: (value: unknown) => unknown;
+  observe: ((value: unknown) => void) | undefined;
 }
 export interface RepartitionNode {
   kind: 'repartition';
@@ -60,11 +66,13 @@ export type PlanNode = StatelessNode | SinkNode | RepartitionNode;
 export interface WindowEmitter {
   topic: string;
   fn: (key: string, window: Window, acc: unknown) => unknown;
+  observe: Observer<unknown> | undefined;
 }
 
 export interface TableEmitter {
   topic: string;
   fn: (key: string, acc: unknown) => unknown;
+  observe: Observer<unknown> | undefined;
 }
 
 export interface AggregatePlan {
@@ -133,6 +141,7 @@ export class Stream<V> {
       topic,
       key: (options.key as (v: unknown) => string | null) ?? (() => null),
       value: (options.value as (v: unknown) => unknown) ?? ((v) => v),
+      observe: options.observe as ((v: unknown) => void) | undefined,
     });
     return this;
   }
@@ -192,9 +201,17 @@ export class WindowedTable<A> {
    * When a window fires (the watermark passes its end), `fn` decides the output value;
    * returning null or undefined emits nothing. The output key is the group key.
    */
-  emitOnClose(topic: string, fn: (key: string, window: Window, acc: A) => unknown): this {
+  emitOnClose<O>(
+    topic: string,
+    fn: (key: string, window: Window, acc: A) => O | null | undefined,
+    observe?: Observer<O>,
+  ): this {
     this.builder.registerOutput(topic);
-    this.plan.windowEmitters.push({ topic, fn: fn as WindowEmitter['fn'] });
+    this.plan.windowEmitters.push({
+      topic,
+      fn: fn as WindowEmitter['fn'],
+      observe: observe as Observer<unknown> | undefined,
+    });
     return this;
   }
 }
@@ -206,9 +223,17 @@ export class Table<A> {
   ) {}
 
   /** Upserts the latest value of each changed key once per commit (like Kafka Streams' record cache). */
-  toTopic(topic: string, fn: (key: string, acc: A) => unknown = (_k, acc) => acc): this {
+  toTopic<O = A>(
+    topic: string,
+    fn: (key: string, acc: A) => O = (_k, acc) => acc as unknown as O,
+    observe?: Observer<O>,
+  ): this {
     this.builder.registerOutput(topic);
-    this.plan.tableEmitters.push({ topic, fn: fn as TableEmitter['fn'] });
+    this.plan.tableEmitters.push({
+      topic,
+      fn: fn as TableEmitter['fn'],
+      observe: observe as Observer<unknown> | undefined,
+    });
     return this;
   }
 }

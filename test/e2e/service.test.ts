@@ -75,6 +75,80 @@ describe('the service process', () => {
     assert.match(metrics, new RegExp(`stream_records_consumed_total\\{topic="${app}-payments"\\} 50`));
   });
 
+  it('answers state queries from Redis, and 404 with a clear body for unknown names', async () => {
+    const list = (await (await fetch(`${svc.url}/branches`)).json()) as {
+      branches: Array<{ branch: string; count: number }>;
+    };
+    assert.equal(list.branches.length, 10);
+    assert.deepEqual(
+      list.branches.find((b) => b.branch === 'Branch_3'),
+      { branch: 'Branch_3', pay_amount: 125, pay_amount_exact: '125', count: 50 },
+    );
+    const one = (await (await fetch(`${svc.url}/branches/Branch_3`)).json()) as {
+      count: number;
+      open_windows: Array<{ window_start: string; count: number }>;
+    };
+    assert.equal(one.count, 50);
+    assert.deepEqual(
+      one.open_windows.map((w) => [w.window_start, w.count]),
+      [['2024-01-01T00:00:00.000Z', 50]],
+    );
+    const unknown = await fetch(`${svc.url}/branches/Branch_42`);
+    assert.equal(unknown.status, 404);
+    assert.match(
+      ((await unknown.json()) as { message: string }).message,
+      /unknown branch "Branch_42"; known: Branch_0/,
+    );
+
+    await produce(`${app}-tx`, [
+      {
+        value: {
+          customer: 'Ann Example',
+          transaction_type: 'shopping',
+          online_payment_amount: 0,
+          in_store_payment_amount: 12.5,
+          lat: 44.7,
+          lon: 20.4,
+          transaction_datetime: '2024-01-01T09:00:00Z',
+        },
+      },
+    ]);
+    const deadline = Date.now() + 20_000;
+    let res = await fetch(`${svc.url}/customers/${encodeURIComponent('Ann Example')}/windows`);
+    while (res.status === 404 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      res = await fetch(`${svc.url}/customers/${encodeURIComponent('Ann Example')}/windows`);
+    }
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), {
+      customer: 'Ann Example',
+      windows: [
+        {
+          window_start: '2024-01-01T08:00:00.000Z',
+          window_end: '2024-01-01T18:00:00.000Z',
+          count_transactions: 1,
+          total_online_payment_amount: 0,
+          total_in_store_payment_amount: 12.5,
+          lat: 44.7,
+          lon: 20.4,
+        },
+      ],
+    });
+    const nobody = await fetch(`${svc.url}/customers/nobody/windows`);
+    assert.equal(nobody.status, 404);
+    assert.match(
+      ((await nobody.json()) as { message: string }).message,
+      /customer "nobody" has no open window/,
+    );
+  });
+
+  it('exports business metrics for committed output only', async () => {
+    const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+    assert.match(metrics, /^stream_branch_total_amount\{branch="Branch_3"\} 125$/m);
+    assert.match(metrics, /^stream_branch_payments\{branch="Branch_3"\} 50$/m);
+    assert.match(metrics, /^stream_fraud_alerts_total 0$/m);
+  });
+
   it('writes JSON logs, one object a line', () => {
     const lines = svc.logs().trim().split('\n');
     assert.ok(lines.length > 3);

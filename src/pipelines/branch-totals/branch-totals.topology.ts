@@ -3,6 +3,7 @@ import { jsonDecoder } from '../../runtime/codecs.js';
 import { TopologyBuilder, type TopologyPlan } from '../../runtime/topology.js';
 import { tumbling } from '../../runtime/windows.js';
 import type { BranchTotalsConfig } from './branch-totals.config.js';
+import type { BranchTotalsMetrics } from './branch-totals.metrics.js';
 import { addAmount } from './decimal.js';
 import { localTimeToEpoch } from './local-time.js';
 
@@ -34,6 +35,20 @@ export interface BranchTotal {
   count: number;
 }
 
+/** The value upserted to branch-totals, key = branch. */
+export interface BranchTotalRow {
+  branch: string;
+  pay_amount: number;
+  /** Exact decimal sum; pay_amount is its nearest double. */
+  pay_amount_exact: string;
+  count: number;
+}
+
+export interface BranchWindowRow extends BranchTotalRow {
+  window_start: string;
+  window_end: string;
+}
+
 interface Keyed {
   branch: string;
   amount: number;
@@ -44,7 +59,7 @@ interface Keyed {
  * total per branch is upserted to the compacted branch-totals topic (latest per branch once
  * per commit), and per-minute event-time totals go to branch-totals-windowed. Exact sums.
  */
-export function branchTotalsTopology(c: BranchTotalsConfig): TopologyPlan {
+export function branchTotalsTopology(c: BranchTotalsConfig, metrics?: BranchTotalsMetrics): TopologyPlan {
   const b = new TopologyBuilder('branch-totals');
   const byBranch = b
     .source<Payment>(c.inputTopic, {
@@ -63,23 +78,37 @@ export function branchTotalsTopology(c: BranchTotalsConfig): TopologyPlan {
   });
   const init = (): BranchTotal => ({ sum: '0', count: 0 });
 
-  byBranch.aggregate<BranchTotal>('branch-totals', { init, add }).toTopic(c.totalsTopic, (branch, t) => ({
-    branch,
-    pay_amount: Number(t.sum),
-    pay_amount_exact: t.sum,
-    count: t.count,
-  }));
+  byBranch.aggregate<BranchTotal>('branch-totals', { init, add }).toTopic(
+    c.totalsTopic,
+    (branch, t): BranchTotalRow => ({
+      branch,
+      pay_amount: Number(t.sum),
+      pay_amount_exact: t.sum,
+      count: t.count,
+    }),
+    (branch, row) => {
+      metrics?.total.set({ branch }, row.pay_amount);
+      metrics?.payments.set({ branch }, row.count);
+    },
+  );
 
   byBranch
     .windowedBy(tumbling(c.windowMs))
     .aggregate<BranchTotal>('branch-windows', { init, add })
-    .emitOnClose(c.windowedTopic, (branch, w, t) => ({
-      branch,
-      window_start: new Date(w.start).toISOString(),
-      window_end: new Date(w.end).toISOString(),
-      pay_amount: Number(t.sum),
-      pay_amount_exact: t.sum,
-      count: t.count,
-    }));
+    .emitOnClose(
+      c.windowedTopic,
+      (branch, w, t): BranchWindowRow => ({
+        branch,
+        window_start: new Date(w.start).toISOString(),
+        window_end: new Date(w.end).toISOString(),
+        pay_amount: Number(t.sum),
+        pay_amount_exact: t.sum,
+        count: t.count,
+      }),
+      (branch, row) => {
+        metrics?.windowAmount.set({ branch }, row.pay_amount);
+        metrics?.windows.inc({ branch });
+      },
+    );
   return b.build();
 }

@@ -1,5 +1,7 @@
 import { definePipeline } from '../pipeline.js';
 import { branchTotalsConfig } from './branch-totals.config.js';
+import { BranchTotalsController } from './branch-totals.controller.js';
+import { branchTotalsMetrics } from './branch-totals.metrics.js';
 import { branchTotalsTopology } from './branch-totals.topology.js';
 
 export const branchTotals = definePipeline({
@@ -26,5 +28,7 @@ export const branchTotals = definePipeline({
       description: 'per-window totals per branch',
     },
   ],
+  metrics: branchTotalsMetrics,
   topology: branchTotalsTopology,
+  controllers: [BranchTotalsController],
 });

@@ -2,6 +2,7 @@ import { jsonDecoder } from '../../runtime/codecs.js';
 import { TopologyBuilder, type TopologyPlan } from '../../runtime/topology.js';
 import { tumbling } from '../../runtime/windows.js';
 import type { FraudTriggerConfig } from './fraud-trigger.config.js';
+import type { FraudTriggerMetrics } from './fraud-trigger.metrics.js';
 import { eventTime, transactionSchema, type Transaction } from './fraud-trigger.schema.js';
 
 export interface CustomerWindow {
@@ -30,7 +31,7 @@ export interface FraudAlert {
  * Late records go to transactions-data.late; invalid ones to transactions-data.dlq.
  * Exactly once, end to end.
  */
-export function fraudTriggerTopology(c: FraudTriggerConfig): TopologyPlan {
+export function fraudTriggerTopology(c: FraudTriggerConfig, metrics?: FraudTriggerMetrics): TopologyPlan {
   const b = new TopologyBuilder('fraud-trigger');
   b.source<Transaction>(c.inputTopic, {
     decode: jsonDecoder(transactionSchema),
@@ -50,20 +51,24 @@ export function fraudTriggerTopology(c: FraudTriggerConfig): TopologyPlan {
         lon: tx.lon,
       }),
     })
-    .emitOnClose(c.outputTopic, (customer, window, w): FraudAlert | null => {
-      const spendRule = c.comparison === 'online_lt_in_store' ? w.online < w.inStore : w.online > w.inStore;
-      const { latMin, latMax, lonMin, lonMax } = c.box;
-      const inBox = w.lon > lonMin && w.lon < lonMax && w.lat > latMin && w.lat < latMax;
-      if (!spendRule || w.count < c.minCount || !inBox) return null;
-      return {
-        customer,
-        count_transactions: w.count,
-        total_online_payment_amount: w.online,
-        total_in_store_payment_amount: w.inStore,
-        lat: w.lat,
-        lon: w.lon,
-        last_transaction_time: new Date(window.end).toISOString(),
-      };
-    });
+    .emitOnClose(
+      c.outputTopic,
+      (customer, window, w): FraudAlert | null => {
+        const spendRule = c.comparison === 'online_lt_in_store' ? w.online < w.inStore : w.online > w.inStore;
+        const { latMin, latMax, lonMin, lonMax } = c.box;
+        const inBox = w.lon > lonMin && w.lon < lonMax && w.lat > latMin && w.lat < latMax;
+        if (!spendRule || w.count < c.minCount || !inBox) return null;
+        return {
+          customer,
+          count_transactions: w.count,
+          total_online_payment_amount: w.online,
+          total_in_store_payment_amount: w.inStore,
+          lat: w.lat,
+          lon: w.lon,
+          last_transaction_time: new Date(window.end).toISOString(),
+        };
+      },
+      () => metrics?.alerts.inc(),
+    );
   return b.build();
 }

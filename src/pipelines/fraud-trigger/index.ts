@@ -1,5 +1,7 @@
 import { definePipeline } from '../pipeline.js';
 import { fraudTriggerConfig } from './fraud-trigger.config.js';
+import { FraudTriggerController } from './fraud-trigger.controller.js';
+import { fraudTriggerMetrics } from './fraud-trigger.metrics.js';
 import { fraudTriggerTopology } from './fraud-trigger.topology.js';
 
 export const fraudTrigger = definePipeline({
@@ -19,5 +21,7 @@ export const fraudTrigger = definePipeline({
       description: 'fraud alerts (output)',
     },
   ],
+  metrics: fraudTriggerMetrics,
   topology: fraudTriggerTopology,
+  controllers: [FraudTriggerController],
 });

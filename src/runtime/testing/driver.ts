@@ -50,6 +50,7 @@ export class TopologyTestDriver {
   private readonly dirtyKeyed = new Set<KeyedTask>();
   private readonly touchedSources = new Set<SourceTask>();
   private sinceCommit = 0;
+  private readonly onCommitted: Array<() => void> = [];
   private readonly opts: Required<Omit<DriverOptions, 'app' | 'startTime' | 'sourcePartitions'>> & {
     sourcePartitions: Record<string, number>;
   };
@@ -174,6 +175,7 @@ export class TopologyTestDriver {
       task.markApplied(ends);
     }
     this.dirtyKeyed.clear();
+    for (const observe of this.onCommitted.splice(0)) observe();
   }
 
   /** Outputs written to a topic (decoded from JSON; tombstones as null), in order. */
@@ -211,6 +213,7 @@ export class TopologyTestDriver {
           ]);
           return;
         }
+        if (o.committed) this.onCommitted.push(o.committed);
         this.outputs.push({
           topic: o.topic,
           partition: o.partition,

@@ -127,13 +127,18 @@ describe('Grafana dashboard', () => {
     ]) {
       assert.ok(used.has(m), `a panel shows ${m}`);
     }
-    // Until the pipelines export business metrics, branch totals and alerts are output rates.
-    assert.ok(exprs.some((e) => e.includes('topic="branch-totals"')));
-    assert.ok(exprs.some((e) => e.includes('topic="fraud-alerts"')));
+    // Business panels: the pipelines' own metrics.
+    assert.ok(exprs.some((e) => e.includes('stream_branch_total_amount')));
+    assert.ok(exprs.some((e) => e.includes('stream_fraud_alerts_total')));
   });
 
   it('uses only metrics the service declares, as do the alert rules', () => {
-    const source = ['src/runtime/metrics.ts', 'src/app.module.ts']
+    const source = [
+      'src/runtime/metrics.ts',
+      'src/app.module.ts',
+      'src/pipelines/fraud-trigger/fraud-trigger.metrics.ts',
+      'src/pipelines/branch-totals/branch-totals.metrics.ts',
+    ]
       .map((f) => readFileSync(join(ROOT, f), 'utf8'))
       .join('\n');
     const declared = new Set([...source.matchAll(/name: '(stream_[a-z0-9_]+)'/g)].map((m) => m[1]));

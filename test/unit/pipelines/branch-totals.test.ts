@@ -104,3 +104,25 @@ describe('branch totals topology', () => {
     );
   });
 });
+
+describe('branch totals business metrics', () => {
+  it('are updated for committed output only', async () => {
+    const { Registry } = await import('prom-client');
+    const { branchTotalsMetrics } =
+      await import('../../../src/pipelines/branch-totals/branch-totals.metrics.js');
+    const registry = new Registry();
+    const metrics = branchTotalsMetrics(registry);
+    const d = await new TopologyTestDriver(branchTotalsTopology(branchTotalsConfig({}), metrics), {
+      commitEvery: 1000,
+    }).start();
+    await d.pipe('payment_msg', [{ value: pay(4, 2.5) }, { value: pay(4, 2.5) }]);
+    assert.doesNotMatch(
+      await registry.metrics(),
+      /stream_branch_total_amount\{branch="Branch_4"\}/,
+      'nothing before the commit',
+    );
+    await d.commit();
+    assert.match(await registry.metrics(), /stream_branch_total_amount\{branch="Branch_4"\} 5/);
+    assert.match(await registry.metrics(), /stream_branch_payments\{branch="Branch_4"\} 2/);
+  });
+});
