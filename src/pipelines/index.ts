@@ -2,11 +2,12 @@ import type { Registry } from 'prom-client';
 import type { AppConfig } from '../config/env.js';
 import { ConfigError } from '../config/env.js';
 import { branchTotals } from './branch-totals/index.js';
+import { cardVelocity } from './card-velocity/index.js';
 import { fraudTrigger } from './fraud-trigger/index.js';
 import type { PipelineEntry, ResolvedPipeline } from './pipeline.js';
 
 /** Every use case the service can run; PIPELINES selects among them. A new one is one line here. */
-export const PIPELINES: readonly PipelineEntry[] = [fraudTrigger, branchTotals];
+export const PIPELINES: readonly PipelineEntry[] = [fraudTrigger, branchTotals, cardVelocity];
 
 /** The enabled pipelines with their settings parsed: at boot, so a bad setting stops the service. */
 export function resolvePipelines(

@@ -43,6 +43,7 @@ function deadLetter(
   dlqTopic: string,
   origin: { topic: string; partition: number; offset: number } = record,
   value: Buffer | null = record.value,
+  pipeline?: string,
 ): string {
   const errorClass = err instanceof Error ? err.name : typeof err;
   const reason = err instanceof InvalidRecordError ? err.reason : 'processing-error';
@@ -60,6 +61,7 @@ function deadLetter(
       [H.sourcePartition]: String(origin.partition),
       [H.sourceOffset]: String(origin.offset),
       [H.sourceTimestamp]: String(record.timestamp),
+      ...(pipeline ? { [H.pipeline]: pipeline } : {}),
     },
   });
   return reason;
@@ -114,7 +116,7 @@ export class SourceTask {
       this.walk(this.plan.children, value, record, eventTime, before, out);
       this.watermark.observe(eventTime);
     } catch (err) {
-      this.hooks.deadLetter(deadLetter(record, err, emitter, this.dlqTopic));
+      this.hooks.deadLetter(deadLetter(record, err, emitter, this.dlqTopic, record, record.value, this.pipeline));
       return;
     }
     for (const o of out) emitter.emit(o);
@@ -229,6 +231,56 @@ export class SourceTask {
     }
     this.watermark.restore([nullToNegInf(s.w[0]), nullToNegInf(s.w[1])]);
     this.broadcastWatermark = nullToNegInf(s.b);
+  }
+}
+
+export interface SourceGroupSnapshot {
+  v: 1;
+  /** Per pipeline reading this partition. */
+  p: Record<string, SourceTaskSnapshot>;
+}
+
+/**
+ * One input partition as the consume loop sees it: every pipeline that reads the topic runs
+ * its own SourceTask on each record, with its own decoder, watermark and dead letters (marked
+ * with the pipeline in a header). Their snapshots commit together with the partition's offset.
+ */
+export class SourceTaskGroup {
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly members: readonly SourceTask[],
+  ) {}
+
+  process(record: InputRecord, emitter: Emitter, now: number): void {
+    for (const m of this.members) m.process(record, emitter, now);
+  }
+
+  broadcast(emitter: Emitter, timestamp: number): void {
+    for (const m of this.members) m.broadcast(emitter, timestamp);
+  }
+
+  /** Each member's own idle timeout; true if any of them wrote an idle decision. */
+  idleTick(emitter: Emitter, now: number): boolean {
+    let any = false;
+    for (const m of this.members) {
+      const idle = m.plan.options.idleTimeoutMs;
+      if (idle !== undefined && m.idleAdvance(emitter, now, idle)) any = true;
+    }
+    return any;
+  }
+
+  /** The lowest of the members' watermarks, for the metrics. */
+  get watermark(): { current: number } {
+    return { current: Math.min(...this.members.map((m) => m.watermark.current)) };
+  }
+
+  snapshot(): SourceGroupSnapshot {
+    return { v: 1, p: Object.fromEntries(this.members.map((m) => [m.pipeline, m.snapshot()])) };
+  }
+
+  restore(s: SourceGroupSnapshot | undefined): void {
+    for (const m of this.members) m.restore(s?.p?.[m.pipeline]);
   }
 }
 
@@ -359,7 +411,7 @@ export class KeyedTask {
         });
       }
     } catch (err) {
-      this.hooks.deadLetter(deadLetter(record, err, emitter, this.dlqTopic, origin));
+      this.hooks.deadLetter(deadLetter(record, err, emitter, this.dlqTopic, origin, record.value, this.pipeline));
       return;
     }
     // Only once every aggregate accepted the record, so a throwing aggregator changes nothing.

@@ -53,6 +53,7 @@ export const H = {
   watermark: 'x-watermark',
   windowEnd: 'x-window-end',
   store: 'x-store',
+  pipeline: 'x-pipeline',
   // Repartition topic internals.
   control: 'x-control',
   upstreamPartition: 'x-upstream-partition',

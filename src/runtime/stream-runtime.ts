@@ -5,7 +5,8 @@ import {
   SourceTask,
   type EngineHooks,
   type KeyedTaskSnapshot,
-  type SourceTaskSnapshot,
+  SourceTaskGroup,
+  type SourceGroupSnapshot,
 } from './engine.js';
 import { ChangelogReader } from './kafka/changelog-reader.js';
 import {
@@ -72,7 +73,7 @@ export interface StreamRuntimeOptions {
 }
 
 type Task =
-  | { kind: 'source'; task: SourceTask; pipeline: string }
+  | { kind: 'source'; task: SourceTaskGroup }
   | { kind: 'keyed'; task: KeyedTask; pipeline: string };
 
 interface Committed {
@@ -104,7 +105,7 @@ export class StreamRuntime {
   private readonly events: Array<{ kind: 'assign' | 'revoke'; partitions: TopicPartition[]; lost: boolean }> =
     [];
   private readonly stageByTopic = new Map<string, { plan: TopologyPlan; stage: KeyedStagePlan }>();
-  private readonly sourceByTopic = new Map<string, { plan: TopologyPlan; index: number }>();
+  private readonly sourceByTopic = new Map<string, Array<{ plan: TopologyPlan; index: number }>>();
   private readonly sourcePartitions = new Map<string, number>();
   private readonly changelogTopics = new Set<string>();
   private readonly changelogEnds = new Map<string, number>();
@@ -126,7 +127,7 @@ export class StreamRuntime {
   /** Input positions processed in the open transaction: task key -> next offset. */
   private readonly pending = new Map<string, number>();
   private readonly touchedKeyed = new Set<KeyedTask>();
-  private readonly touchedSources = new Set<SourceTask>();
+  private readonly touchedSources = new Set<SourceTaskGroup>();
   private readonly latencies: number[] = [];
   private readonly produced = new Map<string, number>();
   private readonly onCommitted: Array<() => void> = [];
@@ -137,7 +138,9 @@ export class StreamRuntime {
   constructor(private readonly o: StreamRuntimeOptions) {
     this.restore = new ChangelogReader(o.connection, `${o.app}-restore`);
     for (const plan of o.plans) {
-      plan.sources.forEach((s, index) => this.sourceByTopic.set(s.topic, { plan, index }));
+      plan.sources.forEach((s, index) =>
+        this.sourceByTopic.set(s.topic, [...(this.sourceByTopic.get(s.topic) ?? []), { plan, index }]),
+      );
       for (const stage of plan.stages) {
         this.stageByTopic.set(internalTopics.repartition(o.app, plan.pipeline, stage.name), { plan, stage });
         for (const agg of stage.aggregates)
@@ -323,11 +326,14 @@ export class StreamRuntime {
     const now = Date.now();
     for (const t of this.tasks.values()) {
       if (t.kind !== 'source') continue;
-      const idle = t.task.plan.options.idleTimeoutMs;
-      if (idle === undefined || now - t.task.lastActivity < idle) continue;
+      const due = t.task.members.some((m) => {
+        const idle = m.plan.options.idleTimeoutMs;
+        return idle !== undefined && now - m.lastActivity >= idle;
+      });
+      if (!due) continue;
       await this.begin();
-      if (t.task.idleAdvance(this.emitter(), now, idle)) {
-        const key = tpKey(t.task.plan.topic, t.task.partition);
+      if (t.task.idleTick(this.emitter(), now)) {
+        const key = tpKey(t.task.topic, t.task.partition);
         // The idle decision changes the snapshot, so the partition's offset is committed with it.
         if (!this.pending.has(key)) this.pending.set(key, this.committed.get(key)?.offset ?? 0);
       }
@@ -437,7 +443,7 @@ export class StreamRuntime {
         t.kind === 'keyed'
           ? { ...t.task.snapshot(), cl: { ...t.task.changelogOffsets, ...this.endsFor(t.task) } }
           : t.task.snapshot();
-      const topic = t.kind === 'keyed' ? t.task.topic : t.task.plan.topic;
+      const topic = t.task.topic;
       out.push({ topic, partition: t.task.partition, offset, metadata: JSON.stringify(snapshot) });
     }
     return out;
@@ -491,7 +497,7 @@ export class StreamRuntime {
     const c = this.consumer;
     if (c) {
       const owned = [...this.tasks.values()].map((t) => ({
-        topic: t.kind === 'keyed' ? t.task.topic : t.task.plan.topic,
+        topic: t.task.topic,
         partition: t.task.partition,
       }));
       c.pause(owned);
@@ -536,7 +542,7 @@ export class StreamRuntime {
       if (!this.pending.has(key) && !(t.kind === 'keyed' && this.touchedKeyed.has(t.task))) continue;
       const c = this.committed.get(key);
       const restored = c?.metadata
-        ? (JSON.parse(c.metadata) as SourceTaskSnapshot & KeyedTaskSnapshot)
+        ? (JSON.parse(c.metadata) as SourceGroupSnapshot & KeyedTaskSnapshot)
         : undefined;
       if (t.kind === 'keyed') {
         t.task.discardUncommitted();
@@ -545,7 +551,7 @@ export class StreamRuntime {
       } else {
         t.task.restore(restored);
       }
-      const topic = t.kind === 'keyed' ? t.task.topic : t.task.plan.topic;
+      const topic = t.task.topic;
       await this.seek(topic, t.task.partition, c?.offset);
     }
   }
@@ -701,20 +707,23 @@ export class StreamRuntime {
     const snapshot = committed?.metadata ? safeParse(committed.metadata) : undefined;
     if (committed && committed.offset >= 0)
       this.committed.set(key, { offset: committed.offset, metadata: committed.metadata });
-    const source = this.sourceByTopic.get(tp.topic);
-    if (source) {
-      const plan = source.plan.sources[source.index];
-      const task = new SourceTask(
-        o.app,
-        source.plan.pipeline,
-        plan,
-        tp.partition,
-        () => o.internalPartitions,
-        this.hooksByPipeline.get(source.plan.pipeline)!,
-        Date.now(),
+    const sources = this.sourceByTopic.get(tp.topic);
+    if (sources) {
+      const members = sources.map(
+        ({ plan, index }) =>
+          new SourceTask(
+            o.app,
+            plan.pipeline,
+            plan.sources[index],
+            tp.partition,
+            () => o.internalPartitions,
+            this.hooksByPipeline.get(plan.pipeline)!,
+            Date.now(),
+          ),
       );
-      task.restore(snapshot as SourceTaskSnapshot | undefined);
-      this.tasks.set(key, { kind: 'source', task, pipeline: source.plan.pipeline });
+      const task = new SourceTaskGroup(tp.topic, tp.partition, members);
+      task.restore(snapshot as SourceGroupSnapshot | undefined);
+      this.tasks.set(key, { kind: 'source', task });
       return;
     }
     const keyed = this.stageByTopic.get(tp.topic);
@@ -875,7 +884,7 @@ export class StreamRuntime {
   private updateTaskGauges(): void {
     const now = Date.now();
     for (const t of this.tasks.values()) {
-      const topic = t.kind === 'keyed' ? t.task.topic : t.task.plan.topic;
+      const topic = t.task.topic;
       const wm = t.task.watermark.current;
       if (!Number.isFinite(wm)) continue;
       const labels = { topic, partition: String(t.task.partition) };

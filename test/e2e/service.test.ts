@@ -28,6 +28,9 @@ describe('the service process', () => {
     INSTANCE_ID: 'm0',
     FRAUD_INPUT_TOPIC: `${app}-tx`,
     FRAUD_OUTPUT_TOPIC: `${app}-alerts`,
+    // Two pipelines on one input topic: each record goes through both.
+    CARD_VELOCITY_INPUT_TOPIC: `${app}-tx`,
+    CARD_VELOCITY_OUTPUT_TOPIC: `${app}-velocity`,
     BRANCH_INPUT_TOPIC: `${app}-payments`,
     BRANCH_TOTALS_TOPIC: `${app}-totals`,
     BRANCH_WINDOWED_TOPIC: `${app}-windowed`,

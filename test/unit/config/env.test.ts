@@ -21,7 +21,7 @@ describe('configuration', () => {
     assert.equal(c.kafka.processingGuarantee, 'exactly_once');
     assert.equal(c.kafka.commitIntervalMs, 100);
     assert.equal(c.service.httpPort, 8080);
-    assert.equal(resolvePipelines(c, {}).length, 2);
+    assert.equal(resolvePipelines(c, {}).length, 3);
   });
 
   it('names the variable, the value and what is allowed, on one line', () => {
@@ -69,6 +69,7 @@ describe('.env.example', () => {
     const { fraudTriggerEnv } = await import('../../../src/pipelines/fraud-trigger/fraud-trigger.config.js');
     const { branchTotalsEnv } = await import('../../../src/pipelines/branch-totals/branch-totals.config.js');
     const { envSchema } = await import('../../../src/config/env.js');
+    const { cardVelocityEnv } = await import('../../../src/pipelines/card-velocity/card-velocity.config.js');
     const text = readFileSync(new URL('../../../../.env.example', import.meta.url), 'utf8');
     const listed = new Map<string, string | undefined>();
     for (const line of text.split('\n')) {
@@ -79,6 +80,7 @@ describe('.env.example', () => {
       envSchema.shape,
       fraudTriggerEnv.shape,
       branchTotalsEnv.shape,
+      cardVelocityEnv.shape,
     ];
     for (const shape of shapes) {
       for (const [name, field] of Object.entries(shape)) {
