@@ -116,7 +116,9 @@ export class SourceTask {
       this.walk(this.plan.children, value, record, eventTime, before, out);
       this.watermark.observe(eventTime);
     } catch (err) {
-      this.hooks.deadLetter(deadLetter(record, err, emitter, this.dlqTopic, record, record.value, this.pipeline));
+      this.hooks.deadLetter(
+        deadLetter(record, err, emitter, this.dlqTopic, record, record.value, this.pipeline),
+      );
       return;
     }
     for (const o of out) emitter.emit(o);
@@ -411,7 +413,9 @@ export class KeyedTask {
         });
       }
     } catch (err) {
-      this.hooks.deadLetter(deadLetter(record, err, emitter, this.dlqTopic, origin, record.value, this.pipeline));
+      this.hooks.deadLetter(
+        deadLetter(record, err, emitter, this.dlqTopic, origin, record.value, this.pipeline),
+      );
       return;
     }
     // Only once every aggregate accepted the record, so a throwing aggregator changes nothing.

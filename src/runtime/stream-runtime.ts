@@ -72,9 +72,7 @@ export interface StreamRuntimeOptions {
   producerOverrides?: Record<string, string | number | boolean>;
 }
 
-type Task =
-  | { kind: 'source'; task: SourceTaskGroup }
-  | { kind: 'keyed'; task: KeyedTask; pipeline: string };
+type Task = { kind: 'source'; task: SourceTaskGroup } | { kind: 'keyed'; task: KeyedTask; pipeline: string };
 
 interface Committed {
   offset: number;
