@@ -79,6 +79,12 @@ interface Committed {
   metadata: string | undefined;
 }
 
+interface ClientLog {
+  severity: number;
+  fac: string;
+  message: string;
+}
+
 const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
 /**
@@ -110,6 +116,7 @@ export class StreamRuntime {
   private readonly deliveryErrors: LibrdKafkaError[] = [];
   private readonly restore: ChangelogReader;
   private stopping = false;
+  private lastClientError: string | undefined;
   /** While false, rebalance callbacks are answered on the spot: no loop is there to do it. */
   private loopRunning = false;
   private loopDone: Promise<void> | undefined;
@@ -152,16 +159,23 @@ export class StreamRuntime {
   }
 
   async start(): Promise<void> {
+    try {
+      await this.connect();
+    } catch (err) {
+      // librdkafka says why it cannot connect (SASL, TLS, DNS) through error events, while the
+      // call itself fails with a bare "transport failure": name the cause.
+      const base = describeError(err);
+      const cause =
+        this.lastClientError && !base.includes(this.lastClientError) ? `: ${this.lastClientError}` : '';
+      throw new Error(`${base}${cause}`, { cause: err });
+    }
+  }
+
+  private async connect(): Promise<void> {
     const o = this.o;
     this.holdOpen ??= setInterval(() => undefined, 60_000);
-    await ensureTopics(
-      o.connection,
-      runtimeTopicSpecs(o.app, o.plans, o.internalPartitions),
-      o.replicationFactor,
-    );
-    await this.loadSourcePartitionCounts();
-
     const eos = o.guarantee === 'exactly_once';
+    // The producer first: its error events explain a broker that cannot be reached or refuses us.
     const producer = new Producer({
       ...librdkafkaConfig({ ...o.connection, clientId: `${o.app}-${o.instanceId}` }),
       ...(eos
@@ -177,7 +191,14 @@ export class StreamRuntime {
       this.onDelivery(err, report),
     );
     producer.on('event.error', (err: LibrdKafkaError) => this.onClientError('producer', err));
+    producer.on('event.log', (log: ClientLog) => this.onClientLog('producer', log));
     await kafkaCall((cb) => producer.connect({ timeout: 30_000 }, (err) => cb(err)));
+    await ensureTopics(
+      o.connection,
+      runtimeTopicSpecs(o.app, o.plans, o.internalPartitions),
+      o.replicationFactor,
+    );
+    await this.loadSourcePartitionCounts();
     producer.setPollInterval(50);
     if (eos) await this.call('initTransactions', (cb) => producer.initTransactions(30_000, cb));
     this.producer = producer;
@@ -201,6 +222,7 @@ export class StreamRuntime {
     });
     const consumer = rawConsumer as KafkaConsumerType;
     consumer.on('event.error', (err: LibrdKafkaError) => this.onClientError('consumer', err));
+    consumer.on('event.log', (log: ClientLog) => this.onClientLog('consumer', log));
     consumer.on('event.stats', (stats: { message: string }) => this.onStats(stats.message));
     await kafkaCall((cb) => consumer.connect({ timeout: 30_000 }, (err) => cb(err)));
     consumer.setDefaultConsumeTimeout(Math.min(100, o.commitIntervalMs));
@@ -917,7 +939,18 @@ export class StreamRuntime {
     }
   }
 
+  /**
+   * librdkafka reports some failures only in its log (SASL and TLS handshakes, for instance);
+   * log_level 4 (librdkafka.ts) lets warnings and errors through, and they go to our JSON log.
+   */
+  private onClientLog(client: string, log: ClientLog): void {
+    const message = log.message.replace(/^\[thrd:[^\]]*\]: /, '');
+    if (log.severity <= 3) this.lastClientError = message;
+    this.o.logger.warn({ client, facility: log.fac, severity: log.severity }, message);
+  }
+
   private onClientError(client: string, err: LibrdKafkaError): void {
+    this.lastClientError = describeError(err);
     const all = err.code === -187; /* ERR__ALL_BROKERS_DOWN */
     this.o.health.kafkaConnected = !all;
     if (err.isFatal) {

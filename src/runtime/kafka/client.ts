@@ -5,6 +5,7 @@
 import rdkafka from '@confluentinc/kafka-javascript';
 
 export const { KafkaConsumer, Producer, KafkaJS } = rdkafka;
+export type { Logger as KafkaJSLogger } from '@confluentinc/kafka-javascript/types/kafkajs.js';
 import type {
   KafkaConsumer as RdKafkaConsumer,
   LibrdKafkaError as LibrdKafkaErrorType,

@@ -1,4 +1,4 @@
-import { KafkaJS } from './client.js';
+import { KafkaJS, type KafkaJSLogger } from './client.js';
 import { librdkafkaConfig, type KafkaConnection } from './client-config.js';
 
 /** One declared topic. The registry of these is the single source of topic names, partitions and policies. */
@@ -32,10 +32,31 @@ export async function ensureTopics(
   specs: readonly TopicSpec[],
   replicationFactor = 1,
 ): Promise<EnsureTopicsResult> {
+  // librdkafka reports why a connection fails (SASL, TLS, DNS) only in its log; keep the last
+  // problem so the error a caller sees names the cause, not just "transport failure".
+  let lastProblem: string | undefined;
+  const note = (message: string) => {
+    lastProblem = message.replace(/^\[thrd:[^\]]*\]: /, '');
+  };
+  const logger: KafkaJSLogger = {
+    info: () => undefined,
+    debug: () => undefined,
+    warn: note,
+    error: note,
+    namespace: () => logger,
+    setLogLevel: () => undefined,
+  };
   const admin = new KafkaJS.Kafka(
     librdkafkaConfig({ ...conn, clientId: `${conn.clientId ?? 'stream'}-admin` }),
-  ).admin();
-  await admin.connect();
+  ).admin({
+    kafkaJS: { logger },
+  });
+  try {
+    await admin.connect();
+  } catch (err) {
+    const base = err instanceof Error ? err.message : String(err);
+    throw new Error(lastProblem ? `${base}: ${lastProblem}` : base, { cause: err });
+  }
   try {
     const existing = new Set(await admin.listTopics({ timeout: 10_000 }));
     const missing = specs.filter((s) => !existing.has(s.name));

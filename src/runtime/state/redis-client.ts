@@ -52,14 +52,27 @@ export function createRedisClient(c: RedisConnection): RedisClient {
 /** Connects, waiting for Redis if it is not up yet (the service starts before its dependencies in compose). */
 export async function connectRedis(client: RedisClient, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (client.status === 'wait' || client.status === 'end') await client.connect();
-      await client.ping();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 500));
+  // The connection's own errors (WRONGPASS, ECONNREFUSED) say more than the command that fails after them.
+  let lastError: Error | undefined;
+  const onError = (err: Error) => {
+    lastError = err;
+  };
+  client.on('error', onError);
+  try {
+    for (;;) {
+      try {
+        if (client.status === 'wait' || client.status === 'end') await client.connect();
+        await client.ping();
+        return;
+      } catch (err) {
+        if (Date.now() > deadline) {
+          const why = lastError?.message ?? (err instanceof Error ? err.message : String(err));
+          throw new Error(`Redis did not answer within ${timeoutMs} ms: ${why}`, { cause: err });
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
     }
+  } finally {
+    client.off('error', onError);
   }
 }
