@@ -1,11 +1,12 @@
 /**
  * Exact decimal sums for money. Each amount is taken as the decimal its JSON text shows
  * (JavaScript and Python both print the shortest decimal that round-trips), held as a
- * BigInt count of 10^-18 units, and summed exactly: no floating-point drift, whatever the
- * number of records. Amounts with more than 18 fractional digits are rounded half-even
- * at the 18th, an error of at most 5e-19 per record.
+ * BigInt count of 10^-40 units, and summed exactly: no floating-point drift, whatever the
+ * number of records. A double has at most 17 significant digits, so every amount from
+ * about 1e-23 upwards is held exactly; smaller ones are rounded half-even at the 40th
+ * fractional digit (an error below 5e-41 per record).
  */
-const SCALE = 18;
+const SCALE = 40;
 const ONE = 10n ** BigInt(SCALE);
 
 export function toUnits(amount: number): bigint {
@@ -45,7 +46,7 @@ export function addAmount(sum: string, amount: number): string {
 }
 
 export function fromString(s: string): bigint {
-  const m = /^(-?)(\d+)(?:\.(\d{1,18}))?$/.exec(s);
+  const m = /^(-?)(\d+)(?:\.(\d{1,40}))?$/.exec(s);
   if (!m) throw new RangeError(`not a decimal sum: ${s}`);
   const units = BigInt(m[2]) * ONE + BigInt((m[3] ?? '').padEnd(SCALE, '0') || '0');
   return m[1] === '-' ? -units : units;

@@ -25,6 +25,9 @@ describe('exact decimal sums', () => {
     );
     assert.equal(unitsToString(toUnits(1e-7)), '0.0000001');
     assert.equal(unitsToString(toUnits(123.456789012345)), '123.456789012345');
+    // 20 fractional digits: more than a fixed 18-digit scale could hold.
+    assert.equal(addAmount('0', 0.0012345678901234567), '0.0012345678901234567');
+    assert.equal(addAmount(addAmount('0', 1.5e-20), 2.5e-20), '0.00000000000000000004');
   });
 });
 

@@ -63,6 +63,24 @@ describe('fraud trigger topology', () => {
     assert.equal(d.read('fraud-alerts').length, 0, 'watermark is the window end - 60 s: not there yet');
   });
 
+  it('fires exactly when the watermark reaches end - 1, and not a millisecond before', async () => {
+    const end = T0 + 10 * 3_600_000;
+    const at = (ms: number) => ({ ...tx('ann', 0, 0, 1), transaction_datetime: new Date(ms).toISOString() });
+    const d = await driver();
+    await d.pipe(
+      'transactions-data',
+      [at(T0), at(T0 + 1), at(T0 + 2), at(end - 2 + 60_000)].map((value) => ({ value })),
+    );
+    await d.commit();
+    assert.equal(d.read('fraud-alerts').length, 0, 'watermark = end - 2');
+    await d.pipe('transactions-data', [{ value: at(end - 1 + 60_000) }]);
+    await d.commit();
+    assert.equal(d.read('fraud-alerts').length, 1, 'watermark = end - 1');
+    // The record that moved the watermark belongs to the next window; one at end - 1 is now late.
+    await d.pipe('transactions-data', [{ value: at(end - 1) }]);
+    assert.equal(d.read('transactions-data.late').length, 1);
+  });
+
   it('sends records whose window already fired to the late topic with the reason', async () => {
     const d = await driver();
     await d.pipe('transactions-data', [{ value: tx('ann', 700, 0, 1) }, { value: tx('ann', 5, 0, 1) }]);
