@@ -38,10 +38,27 @@ cleanup() {
       kafka) bash scripts/kafka.sh stop >/dev/null 2>&1 || true ;;
       redis) bash scripts/redis.sh stop >/dev/null 2>&1 || true ;;
       cluster) bash scripts/redis.sh stop --cluster >/dev/null 2>&1 || true ;;
+      containers) { kill -TERM "$containers_pid" 2>/dev/null; wait "$containers_pid" 2>/dev/null; } || true ;;
     esac
   done
 }
 trap cleanup EXIT
+# With a container engine, STREAM_TESTCONTAINERS=1 runs Kafka and Redis as containers
+# (testcontainers) instead of from Maven jars and apt.
+if [ "${STREAM_TESTCONTAINERS:-0}" = 1 ] && [ -z "${KAFKA_BROKERS:-}" ] && [ -z "${REDIS_URL:-}" ]; then
+  docker info >/dev/null 2>&1 || die "STREAM_TESTCONTAINERS=1 needs a running container engine (docker info failed)"
+  mkdir -p "$RUN_DIR"
+  rm -f "$RUN_DIR/containers.env"
+  node build/test/helpers/containers.js "$RUN_DIR/containers.env" &
+  containers_pid=$!
+  started+=(containers)
+  for _ in $(seq 1 240); do [ -s "$RUN_DIR/containers.env" ] && break; kill -0 "$containers_pid" 2>/dev/null || die "testcontainers failed"; sleep 0.5; done
+  [ -s "$RUN_DIR/containers.env" ] || die "testcontainers: Kafka and Redis not ready after 120 s"
+  set -a
+  # shellcheck disable=SC1091
+  . "$RUN_DIR/containers.env"
+  set +a
+fi
 if [ -z "${KAFKA_BROKERS:-}" ]; then
   started+=(kafka)
   bash scripts/kafka.sh start --clean
