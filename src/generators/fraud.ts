@@ -1,17 +1,10 @@
+import { TRANSACTION_TYPES } from '../pipelines/fraud-trigger/fraud-trigger.schema.js';
 import { type Rng, seededFaker } from './random.js';
 
 export const FRAUD_TOPIC = 'transactions-data';
 
-export const TRANSACTION_TYPES = [
-  'highway_toll',
-  'petrol_station',
-  'supermarket',
-  'shopping',
-  'mortgage',
-  'city_service',
-  'restaurant',
-  'healthcare',
-] as const;
+// One list for what the generator writes and what the fraud trigger accepts.
+export { TRANSACTION_TYPES };
 export type TransactionType = (typeof TRANSACTION_TYPES)[number];
 
 /** Half-open, like Python's random.uniform(a, b) = a + (b - a) * random(). */

@@ -490,15 +490,7 @@ export class KeyedTask {
       fired = true;
       for (const e of agg.windowEmitters) {
         const out = e.fn(key, window, acc);
-        if (out === null || out === undefined) continue;
-        const observe = e.observe;
-        emitter.emit({
-          topic: e.topic,
-          key,
-          value: Buffer.from(JSON.stringify(out)),
-          timestamp,
-          ...(observe ? { committed: () => observe(key, out) } : {}),
-        });
+        if (out !== null && out !== undefined) emitKeyed(emitter, e, key, out, timestamp);
       }
     }
     if (!fired) return;
@@ -530,17 +522,7 @@ export class KeyedTask {
       for (const key of [...changed].sort()) {
         const entry = cache.get(key);
         if (!entry) continue;
-        for (const e of agg.tableEmitters) {
-          const out = e.fn(key, entry.value);
-          const observe = e.observe;
-          emitter.emit({
-            topic: e.topic,
-            key,
-            value: Buffer.from(JSON.stringify(out)),
-            timestamp,
-            ...(observe ? { committed: () => observe(key, out) } : {}),
-          });
-        }
+        for (const e of agg.tableEmitters) emitKeyed(emitter, e, key, e.fn(key, entry.value), timestamp);
       }
       changed.clear();
     }
@@ -629,6 +611,24 @@ export class KeyedTask {
     for (const c of this.caches.values()) n += c.size;
     return n;
   }
+}
+
+/** A keyed JSON output of an aggregate; its observer runs once the transaction has committed. */
+function emitKeyed(
+  emitter: Emitter,
+  sink: { topic: string; observe: ((key: string, value: unknown) => void) | undefined },
+  key: string,
+  out: unknown,
+  timestamp: number,
+): void {
+  const observe = sink.observe;
+  emitter.emit({
+    topic: sink.topic,
+    key,
+    value: Buffer.from(JSON.stringify(out)),
+    timestamp,
+    ...(observe ? { committed: () => observe(key, out) } : {}),
+  });
 }
 
 function dueOf(windows: WindowMap, sizeMs: number): number {
