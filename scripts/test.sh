@@ -81,4 +81,5 @@ fi
 log "tests (kafka $KAFKA_BROKERS, redis $REDIS_URL)"
 # One file at a time: the integration tests share one broker and two cores.
 node --enable-source-maps --test --test-concurrency=1 --test-timeout=600000 \
-  'build/test/unit/**/*.test.js' 'build/test/integration/**/*.test.js' 'build/test/e2e/**/*.test.js'
+  'build/test/unit/**/*.test.js' 'build/test/integration/**/*.test.js' 'build/test/e2e/**/*.test.js' \
+  'build/test/chaos/*.test.js'

@@ -80,6 +80,12 @@ export const envSchema = z.object({
   MAX_BATCH_BYTES: positiveInt('a whole number of bytes from 1 to 1073741824', 1_073_741_824).default(
     16_777_216,
   ),
+  // Leaves room under the producer's message.max.bytes (1,000,000) for the DLQ headers on a copy.
+  MAX_RECORD_BYTES: positiveInt('a whole number of bytes from 1 to 983040', 983_040).default(262_144),
+  MAX_OPEN_WINDOWS_PER_TASK: positiveInt(
+    'a whole number of windows from 1 to 1000000000',
+    1_000_000_000,
+  ).default(1_000_000),
   AUTO_OFFSET_RESET: z.enum(['earliest', 'latest']).default('earliest'),
   STATIC_MEMBERSHIP: z.enum(['true', 'false'], { message: 'true or false' }).default('true'),
   STATE_CACHE_ENTRIES: positiveInt('a whole number of entries from 1 to 10000000', 10_000_000).default(
@@ -116,13 +122,14 @@ export interface AppConfig {
     commitIntervalMs: number;
     maxBatchRecords: number;
     maxBatchBytes: number;
+    maxRecordBytes: number;
     staticMembership: boolean;
     transactionTimeoutMs: number;
     sessionTimeoutMs: number;
     autoOffsetReset: Env['AUTO_OFFSET_RESET'];
   };
   redis: { url: string; clusterNodes?: string[]; password?: string; tlsCaFile?: string };
-  state: { cacheEntries: number };
+  state: { cacheEntries: number; maxOpenWindowsPerTask: number };
   pipelines: 'all' | string[];
 }
 
@@ -167,6 +174,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       commitIntervalMs: e.COMMIT_INTERVAL_MS,
       maxBatchRecords: e.MAX_BATCH_RECORDS,
       maxBatchBytes: e.MAX_BATCH_BYTES,
+      maxRecordBytes: e.MAX_RECORD_BYTES,
       staticMembership: e.STATIC_MEMBERSHIP === 'true',
       transactionTimeoutMs: e.TRANSACTION_TIMEOUT_MS,
       sessionTimeoutMs: e.SESSION_TIMEOUT_MS,
@@ -180,7 +188,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
         : {}),
       ...(e.REDIS_TLS_CA_FILE ? { tlsCaFile: e.REDIS_TLS_CA_FILE } : {}),
     },
-    state: { cacheEntries: e.STATE_CACHE_ENTRIES },
+    state: { cacheEntries: e.STATE_CACHE_ENTRIES, maxOpenWindowsPerTask: e.MAX_OPEN_WINDOWS_PER_TASK },
     pipelines: e.PIPELINES === 'all' ? 'all' : e.PIPELINES.split(','),
   };
 }

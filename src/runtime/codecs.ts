@@ -1,4 +1,5 @@
 import { Ajv, type JSONSchemaType, type ErrorObject } from 'ajv';
+import { duplicateKeyIn } from './json-keys.js';
 import { InvalidRecordError } from './records.js';
 import type { Decoder } from './topology.js';
 
@@ -8,8 +9,8 @@ const ajv = new Ajv({ allErrors: false, strict: true, coerceTypes: false });
 /**
  * JSON decoding for a source, validated by a JSON schema that ajv compiles to a function
  * once at startup: the hot path runs generated code, not a schema interpreter.
- * Bytes that are not UTF-8, not JSON, or not of the schema become dead letters, each with
- * a reason a person can act on.
+ * Bytes that are not UTF-8, not JSON, ambiguous JSON (a key twice in one object), or not of
+ * the schema become dead letters, each with a reason a person can act on.
  */
 export function jsonDecoder<T>(
   schema: JSONSchemaType<T>,
@@ -29,6 +30,12 @@ export function jsonDecoder<T>(
     } catch (err) {
       throw new InvalidRecordError(`value is not JSON: ${(err as Error).message}`, 'not-json');
     }
+    const duplicate = duplicateKeyIn(text, parsed);
+    if (duplicate !== undefined)
+      throw new InvalidRecordError(
+        `duplicate key ${duplicate}: JSON parsers disagree on its value`,
+        'duplicate-key',
+      );
     if (!validate(parsed)) throw new InvalidRecordError(describe(validate.errors), 'schema');
     const problem = check?.(parsed);
     if (problem) throw new InvalidRecordError(problem, 'validation');

@@ -2,6 +2,7 @@ import { partitionForKey } from './kafka/partitioner.js';
 import { H, InvalidRecordError, type Emitter, type InputRecord } from './records.js';
 import {
   StoreCache,
+  decodeEntry,
   encodeEntry,
   type StoredEntry,
   type TaskBackend,
@@ -25,7 +26,33 @@ import { isClosed, windowsFor } from './windows.js';
 export interface EngineHooks {
   deadLetter(reason: string): void;
   late(store: string): void;
+  /** A record was refused because it would break a limit (it also goes to the DLQ). */
+  limitExceeded?(limit: LimitName): void;
 }
+
+export type LimitName = 'max-record-bytes' | 'max-open-windows';
+
+/**
+ * Bounds that keep one hostile record or one hot key from exhausting memory. Both decisions
+ * depend only on the record and on state that is itself committed and restored, so a replay
+ * decides the same (G5).
+ */
+export interface EngineLimits {
+  /**
+   * Key plus value bytes of an input record; larger ones go to the DLQ unparsed. Also bounds
+   * each record the source stage writes (repartition, sinks): JSON.stringify can expand
+   * numbers ("1e20" has 4 bytes, its re-encoding 21), and an output the producer refuses
+   * would stop the partition.
+   */
+  maxRecordBytes: number;
+  /** Windows open at once in one keyed task, over all its windowed stores. */
+  maxOpenWindowsPerTask: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<EngineLimits> = {
+  maxRecordBytes: 262_144,
+  maxOpenWindowsPerTask: 1_000_000,
+};
 
 const MAX_ERROR_MESSAGE = 1024;
 
@@ -44,6 +71,7 @@ function deadLetter(
   origin: { topic: string; partition: number; offset: number } = record,
   value: Buffer | null = record.value,
   pipeline?: string,
+  extraHeaders: Record<string, string> = {},
 ): string {
   const errorClass = err instanceof Error ? err.name : typeof err;
   const reason = err instanceof InvalidRecordError ? err.reason : 'processing-error';
@@ -62,6 +90,7 @@ function deadLetter(
       [H.sourceOffset]: String(origin.offset),
       [H.sourceTimestamp]: String(record.timestamp),
       ...(pipeline ? { [H.pipeline]: pipeline } : {}),
+      ...extraHeaders,
     },
   });
   return reason;
@@ -92,6 +121,7 @@ export class SourceTask {
     private readonly repartitionPartitions: (stage: KeyedStagePlan) => number,
     private readonly hooks: EngineHooks,
     now: number,
+    private readonly limits: Readonly<EngineLimits> = DEFAULT_LIMITS,
   ) {
     this.watermark = new SourceWatermark(plan.options.outOfOrdernessMs);
     this.dlqTopic = internalTopics.dlq(plan.topic);
@@ -107,6 +137,7 @@ export class SourceTask {
     const out: Array<Parameters<Emitter['emit']>[0]> = [];
     try {
       if (record.value === null) throw new InvalidRecordError('record value is null', 'null-value');
+      if (this.tooLarge(record, emitter)) return;
       const value = this.plan.options.decode(record.value);
       const eventTime = this.plan.options.timestamp(value);
       if (!Number.isFinite(eventTime))
@@ -122,6 +153,41 @@ export class SourceTask {
       return;
     }
     for (const o of out) emitter.emit(o);
+  }
+
+  /**
+   * Checked before any parsing, so a huge record costs no more than its bytes. Its DLQ copy
+   * keeps neither key nor value: the copy must fit the DLQ topic and the producer's
+   * message.max.bytes whatever the input topic allowed, and the original stays readable at
+   * x-source-topic/partition/offset until retention removes it.
+   */
+  private tooLarge(record: InputRecord, emitter: Emitter): boolean {
+    const bytes = record.value!.length + (record.key?.length ?? 0);
+    const max = this.limits.maxRecordBytes;
+    if (bytes <= max) return false;
+    this.hooks.limitExceeded?.('max-record-bytes');
+    const err = new InvalidRecordError(
+      `record of ${bytes} bytes (key and value) is over MAX_RECORD_BYTES=${max}; not parsed, key and value dropped`,
+      'record-too-large',
+    );
+    this.hooks.deadLetter(
+      deadLetter({ ...record, key: null }, err, emitter, this.dlqTopic, record, null, this.pipeline, {
+        [H.recordBytes]: String(bytes),
+      }),
+    );
+    return true;
+  }
+
+  private encodeOutput(value: unknown, topic: string): Buffer {
+    const bytes = Buffer.from(JSON.stringify(value));
+    if (bytes.length > this.limits.maxRecordBytes) {
+      this.hooks.limitExceeded?.('max-record-bytes');
+      throw new InvalidRecordError(
+        `its record for ${topic} would be ${bytes.length} bytes, over MAX_RECORD_BYTES=${this.limits.maxRecordBytes}`,
+        'record-too-large',
+      );
+    }
+    return bytes;
   }
 
   private walk(
@@ -142,7 +208,7 @@ export class SourceTask {
           out.push({
             topic: node.topic,
             key: node.key(value),
-            value: Buffer.from(JSON.stringify(node.value(value))),
+            value: this.encodeOutput(node.value(value), node.topic),
             timestamp: record.timestamp,
             ...(observe ? { committed: () => observe(value) } : {}),
           });
@@ -161,7 +227,7 @@ export class SourceTask {
             topic,
             partition: partitionForKey(key, this.repartitionPartitions(node.stage)),
             key,
-            value: Buffer.from(JSON.stringify(value)),
+            value: this.encodeOutput(value, topic),
             timestamp: record.timestamp,
             headers: {
               [H.upstreamPartition]: String(this.partition),
@@ -309,6 +375,8 @@ export class KeyedTask {
   readonly caches = new Map<string, StoreCache>();
   private readonly changedTableKeys = new Map<string, Set<string>>();
   private nextDue = Number.POSITIVE_INFINITY;
+  /** Windows open in this task's state, committed or not; recounted from the backend by refreshDue. */
+  private open = 0;
   private readonly dlqTopic: string;
   private readonly lateTopic: string;
   readonly topic: string;
@@ -323,6 +391,7 @@ export class KeyedTask {
     readonly backend: TaskBackend,
     cacheEntries: number,
     private readonly hooks: EngineHooks,
+    private readonly limits: Readonly<EngineLimits> = DEFAULT_LIMITS,
   ) {
     this.watermark = new CombinedWatermark(upstreamPartitions);
     this.topic = internalTopics.repartition(app, pipeline, stage.name);
@@ -338,13 +407,27 @@ export class KeyedTask {
     return internalTopics.changelog(this.app, this.pipeline, store);
   }
 
-  /** Re-reads where windows are due from the backend: after a restore, or after an abort. */
+  /** Windows open in this task now, for the metrics and the MAX_OPEN_WINDOWS_PER_TASK limit. */
+  get openWindows(): number {
+    return this.open;
+  }
+
+  /**
+   * Re-reads where windows are due, and how many are open, from the backend: after a restore,
+   * a rebuild, or an abort, when the backend holds exactly the committed state. The open-window
+   * count is a function of that state, so the limit decides the same on a replay (G5). Counting
+   * reads every entry of the windowed stores once; these events are rare.
+   */
   async refreshDue(): Promise<void> {
     this.nextDue = Number.POSITIVE_INFINITY;
+    let open = 0;
     for (const agg of this.stage.aggregates) {
-      if (agg.window)
-        this.nextDue = Math.min(this.nextDue, await this.backend.nextDue(agg.store, this.watermark.current));
+      if (!agg.window) continue;
+      this.nextDue = Math.min(this.nextDue, await this.backend.nextDue(agg.store, this.watermark.current));
+      for await (const chunk of this.backend.entries(agg.store))
+        for (const [, text] of chunk) open += Object.keys(decodeEntry(text).value as WindowMap).length;
     }
+    this.open = open;
   }
 
   async process(records: readonly InputRecord[], emitter: Emitter): Promise<void> {
@@ -377,6 +460,7 @@ export class KeyedTask {
     };
     const writes: Array<() => void> = [];
     try {
+      let created = 0;
       const key = record.key!.toString('utf8');
       const value: unknown = JSON.parse(record.value!.toString('utf8'));
       const eventTime = Number(h[H.eventTime]?.toString());
@@ -392,25 +476,44 @@ export class KeyedTask {
           });
           continue;
         }
-        const windows: WindowMap = { ...((entry?.value as WindowMap | undefined) ?? {}) };
-        let open = 0;
+        // The entry's map is updated in place, but only in the deferred write: a key with many
+        // open windows (a lagging upstream partition holds the watermark back) would otherwise
+        // cost a copy of every window per record. Nothing else holds the map: the cache decoded
+        // it for itself, and an abort drops the dirty slot and reloads the committed value.
+        const windows = (entry?.value as WindowMap | undefined) ?? {};
+        const updates: Array<[string, unknown]> = [];
+        let due = entry?.due ?? Number.POSITIVE_INFINITY;
         let lastEnd = 0;
         for (const w of windowsFor(agg.window, eventTime)) {
           lastEnd = w.end;
           if (isClosed(w, watermark)) continue;
-          open++;
           const k = String(w.start);
-          windows[k] = agg.add(k in windows ? windows[k] : agg.init(), value);
+          if (!(k in windows)) created++;
+          updates.push([k, agg.add(k in windows ? windows[k] : agg.init(), value)]);
+          due = Math.min(due, w.end - 1);
         }
-        if (open === 0) {
+        if (updates.length === 0) {
           writes.push(() => this.late(record, origin, agg.store, eventTime, watermark, lastEnd, emitter));
           continue;
         }
-        const due = dueOf(windows, agg.window.sizeMs);
         writes.push(() => {
+          for (const [k, acc] of updates) windows[k] = acc;
           cache.put(key, { value: windows, due });
           if (due < this.nextDue) this.nextDue = due;
         });
+      }
+      if (created > 0) {
+        // Refused before anything is written: the record goes to the DLQ whole, for every aggregate.
+        const max = this.limits.maxOpenWindowsPerTask;
+        if (this.open + created > max) {
+          this.hooks.limitExceeded?.('max-open-windows');
+          throw new InvalidRecordError(
+            `task ${this.topic}/${this.partition} has ${this.open} open windows; key ${JSON.stringify(key.slice(0, 64))} ` +
+              `would open ${created} more, over MAX_OPEN_WINDOWS_PER_TASK=${max}`,
+            'too-many-open-windows',
+          );
+        }
+        writes.push(() => (this.open += created));
       }
     } catch (err) {
       this.hooks.deadLetter(
@@ -487,6 +590,7 @@ export class KeyedTask {
       if (!isClosed(window, wm)) break;
       const acc = windows[String(start)];
       delete windows[String(start)];
+      this.open--;
       fired = true;
       for (const e of agg.windowEmitters) {
         const out = e.fn(key, window, acc);

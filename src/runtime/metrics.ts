@@ -27,6 +27,9 @@ export class RuntimeMetrics {
   readonly assignedPartitions: Gauge;
   readonly paused: Gauge<'reason'>;
   readonly fatalErrors: Counter<'code'>;
+  readonly limitExceeded: Counter<'limit'>;
+  readonly batchBytes: Histogram;
+  readonly openWindows: Gauge<'topic' | 'partition'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -157,6 +160,26 @@ export class RuntimeMetrics {
       name: 'stream_fatal_errors_total',
       help: 'Fatal client errors that made the member exit for a restart.',
       labelNames: ['code'],
+      registers,
+    });
+    this.limitExceeded = new Counter({
+      name: 'stream_limit_exceeded_total',
+      help:
+        'Times a limit was reached, by limit: max-record-bytes and max-open-windows (the record went to the DLQ), ' +
+        'max-batch-bytes (the transaction committed early).',
+      labelNames: ['limit'],
+      registers,
+    });
+    this.batchBytes = new Histogram({
+      name: 'stream_batch_bytes',
+      help: 'Input bytes (keys and values) per poll.',
+      buckets: [1024, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864],
+      registers,
+    });
+    this.openWindows = new Gauge({
+      name: 'stream_open_windows',
+      help: 'Windows open in each keyed task (limit: MAX_OPEN_WINDOWS_PER_TASK).',
+      labelNames: ['topic', 'partition'],
       registers,
     });
   }

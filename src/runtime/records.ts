@@ -54,6 +54,8 @@ export const H = {
   windowEnd: 'x-window-end',
   store: 'x-store',
   pipeline: 'x-pipeline',
+  /** On `record-too-large` dead letters, which carry no key or value: the size that was refused. */
+  recordBytes: 'x-record-bytes',
   // Repartition topic internals.
   control: 'x-control',
   upstreamPartition: 'x-upstream-partition',

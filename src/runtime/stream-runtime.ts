@@ -1,9 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HealthState } from '../health/health-state.js';
 import {
+  DEFAULT_LIMITS,
   KeyedTask,
   SourceTask,
   type EngineHooks,
+  type EngineLimits,
   type KeyedTaskSnapshot,
   SourceTaskGroup,
   type SourceGroupSnapshot,
@@ -28,7 +30,7 @@ import { ensureTopics } from './kafka/topics.js';
 import { runtimeTopicSpecs } from './runtime-topics.js';
 import type { RuntimeMetrics } from './metrics.js';
 import type { Emitter, InputRecord, OutputRecord } from './records.js';
-import { decodeEntry, type TaskDelta } from './state/store.js';
+import { decodeEntry, isStateError, StateRefusedError, type TaskDelta } from './state/store.js';
 import type { RedisStateStore } from './state/redis-backend.js';
 import { internalTopics, type KeyedStagePlan, type TopologyPlan } from './topology.js';
 
@@ -48,8 +50,15 @@ export interface StreamRuntimeOptions {
   guarantee: 'exactly_once' | 'at_least_once';
   commitIntervalMs: number;
   maxBatchRecords: number;
-  /** Bytes of input per transaction before it commits early, so one batch cannot exhaust memory. */
+  /**
+   * Bytes of input per transaction before it commits early; it also sizes librdkafka's
+   * prefetch queue and fetches, so the input held in memory stays within a few times this.
+   */
   maxBatchBytes: number;
+  /** Key plus value bytes of an input record; larger ones go to the DLQ unparsed (default 256 KiB). */
+  maxRecordBytes?: number;
+  /** Windows open at once per keyed task; a record that would open more goes to the DLQ (default 1,000,000). */
+  maxOpenWindowsPerTask?: number;
   transactionTimeoutMs: number;
   sessionTimeoutMs: number;
   autoOffsetReset: 'earliest' | 'latest';
@@ -106,6 +115,12 @@ export class StreamRuntime {
   private producer: ProducerType | undefined;
   private readonly tasks = new Map<string, Task>();
   private readonly committed = new Map<string, Committed>();
+  /**
+   * Where consumption of a never-committed partition began: the rewind target for it, as
+   * seek() has no "back to where auto.offset.reset put us" (-1001 is refused, and ignoring
+   * that refusal would skip the aborted records).
+   */
+  private readonly origins = new Map<string, number>();
   private readonly events: Array<{ kind: 'assign' | 'revoke'; partitions: TopicPartition[]; lost: boolean }> =
     [];
   private readonly stageByTopic = new Map<string, { plan: TopologyPlan; stage: KeyedStagePlan }>();
@@ -129,6 +144,8 @@ export class StreamRuntime {
   private txnOpen = false;
   private txnStarted = 0;
   private txnBytes = 0;
+  /** Records produced whose delivery report has not arrived yet. */
+  private undelivered = 0;
   /** Input positions processed in the open transaction: task key -> next offset. */
   private readonly pending = new Map<string, number>();
   private readonly touchedKeyed = new Set<KeyedTask>();
@@ -139,9 +156,15 @@ export class StreamRuntime {
   private readonly dirtyApplies: Array<{ task: KeyedTask; delta: TaskDelta; ends: Record<string, number> }> =
     [];
   private readonly hooksByPipeline = new Map<string, EngineHooks>();
+  private readonly toRecover = new Map<KeyedTask, 'refresh' | 'rebuild'>();
+  private readonly limits: EngineLimits;
 
   constructor(private readonly o: StreamRuntimeOptions) {
     this.restore = new ChangelogReader(o.connection, `${o.app}-restore`);
+    this.limits = {
+      maxRecordBytes: o.maxRecordBytes ?? DEFAULT_LIMITS.maxRecordBytes,
+      maxOpenWindowsPerTask: o.maxOpenWindowsPerTask ?? DEFAULT_LIMITS.maxOpenWindowsPerTask,
+    };
     for (const plan of o.plans) {
       plan.sources.forEach((s, index) =>
         this.sourceByTopic.set(s.topic, [...(this.sourceByTopic.get(s.topic) ?? []), { plan, index }]),
@@ -154,6 +177,7 @@ export class StreamRuntime {
       this.hooksByPipeline.set(plan.pipeline, {
         deadLetter: (reason) => o.metrics.deadLetters.inc({ pipeline: plan.pipeline, reason }),
         late: (store) => o.metrics.lateRecords.inc({ pipeline: plan.pipeline, store }),
+        limitExceeded: (limit) => o.metrics.limitExceeded.inc({ limit }),
       });
     }
   }
@@ -215,7 +239,11 @@ export class StreamRuntime {
       'isolation.level': 'read_committed',
       'auto.offset.reset': o.autoOffsetReset,
       'fetch.wait.max.ms': 50,
-      'queued.max.messages.kbytes': 32768,
+      // MAX_BATCH_BYTES bounds what sits in memory before processing, not only the transaction:
+      // the prefetch queue and each fetch response are sized from it (librdkafka raises
+      // fetch.max.bytes to message.max.bytes at least, so one record always fits).
+      'queued.max.messages.kbytes': Math.min(2_097_151, Math.max(1, Math.ceil(o.maxBatchBytes / 1024))),
+      'fetch.max.bytes': Math.max(o.maxBatchBytes, 1_048_576),
       'statistics.interval.ms': 5000,
       rebalance_cb: (err: LibrdKafkaError, assignment: TopicPartition[]) => this.onRebalance(err, assignment),
       ...(o.consumerOverrides ?? {}),
@@ -279,6 +307,10 @@ export class StreamRuntime {
         await this.retryApplies();
         continue;
       }
+      if (this.toRecover.size > 0) {
+        await this.recoverTasks();
+        continue;
+      }
       const messages = await this.poll();
       if (messages.length > 0) await this.processBatch(messages);
       await this.idleTick();
@@ -289,7 +321,11 @@ export class StreamRuntime {
   }
 
   private dueToCommit(): boolean {
-    return Date.now() - this.txnStarted >= this.o.commitIntervalMs || this.txnBytes >= this.o.maxBatchBytes;
+    if (this.txnBytes >= this.o.maxBatchBytes) {
+      this.o.metrics.limitExceeded.inc({ limit: 'max-batch-bytes' });
+      return true;
+    }
+    return Date.now() - this.txnStarted >= this.o.commitIntervalMs;
   }
 
   private poll(): Promise<Message[]> {
@@ -315,13 +351,17 @@ export class StreamRuntime {
     const emitter = this.emitter();
     const now = Date.now();
     const keyedBatches = new Map<KeyedTask, InputRecord[]>();
+    let bytes = 0;
+    for (const m of messages) bytes += m.size + (m.key?.length ?? 0);
+    o.metrics.batchBytes.observe(bytes);
     for (const m of messages) {
       const key = tpKey(m.topic, m.partition);
       const t = this.tasks.get(key);
       // A record for a partition we no longer own (revoked while it was in flight) is not ours to process.
       if (!t) continue;
       const record = toInput(m);
-      this.txnBytes += m.size;
+      if (!this.committed.has(key) && !this.origins.has(key)) this.origins.set(key, m.offset);
+      this.txnBytes += m.size + (m.key?.length ?? 0);
       this.pending.set(key, m.offset + 1);
       this.latencies.push(record.timestamp);
       o.metrics.recordsConsumed.inc({ topic: m.topic });
@@ -335,10 +375,59 @@ export class StreamRuntime {
       }
     }
     for (const [task, records] of keyedBatches) {
-      await task.process(records, emitter);
       this.touchedKeyed.add(task);
+      try {
+        await task.process(records, emitter);
+      } catch (err) {
+        if (!isStateError(err)) throw err;
+        end();
+        await this.onStateReadError(task, err);
+        return;
+      }
     }
     end();
+  }
+
+  /**
+   * A state read failed mid-transaction: what the transaction computed may rest on missing
+   * state, so it must not commit. Abort, rewind, and recover the task before reading again.
+   */
+  private async onStateReadError(task: KeyedTask, err: unknown): Promise<void> {
+    const lost = err instanceof StateRefusedError && err.outcome === 'lost';
+    this.o.logger.warn(
+      { task: `${task.topic}/${task.partition}`, err: describeError(err) },
+      lost ? 'state lost in Redis; aborting and rebuilding' : 'state read failed; aborting the transaction',
+    );
+    await this.abort(err);
+    if (lost) this.toRecover.set(task, 'rebuild');
+  }
+
+  /** Tasks whose state must be re-read (after an abort) or rebuilt (Redis lost it) before they process again. */
+  private async recoverTasks(): Promise<void> {
+    for (const [task, what] of this.toRecover) {
+      if (this.tasks.get(tpKey(task.topic, task.partition))?.task !== task) {
+        this.toRecover.delete(task);
+        continue;
+      }
+      try {
+        if (what === 'rebuild') await this.rebuildTask(task);
+        else await task.refreshDue();
+        this.toRecover.delete(task);
+        this.setPaused('redis', false);
+      } catch (err) {
+        if (!isStateError(err)) throw err;
+        if (err instanceof StateRefusedError) {
+          // Lost: rebuild. Fenced: another member owns the task now, and the revoke is on its way.
+          if (err.outcome === 'lost') this.toRecover.set(task, 'rebuild');
+          else this.toRecover.delete(task);
+          continue;
+        }
+        this.setPaused('redis', true, describeError(err));
+        this.o.logger.warn({ err: describeError(err) }, 'redis unavailable; processing paused');
+        await this.keepAlive(500);
+        return;
+      }
+    }
   }
 
   /** Idle timeouts are decided here, on processing time, and written to Kafka before they count (G5). */
@@ -384,6 +473,7 @@ export class StreamRuntime {
           undefined,
           headers,
         );
+        this.undelivered++;
         this.produced.set(r.topic, (this.produced.get(r.topic) ?? 0) + 1);
         if (r.committed) this.onCommitted.push(r.committed);
       },
@@ -402,11 +492,17 @@ export class StreamRuntime {
       if (task.emitChangelog(emitter, now)) changelog = true;
     }
     const end = o.metrics.transactionCommitDuration.startTimer();
+    let offsets: TopicPartitionOffsetAndMetadata[] = [];
     try {
       this.changelogEnds.clear();
-      if (changelog || o.guarantee === 'at_least_once') await this.call('flush', (cb) => p.flush(30_000, cb));
+      if (changelog || o.guarantee === 'at_least_once') {
+        await this.call('flush', (cb) => p.flush(30_000, cb));
+        // flush's callback can overtake the delivery reports it served: the changelog ends
+        // committed below must be final, or Redis could later record more than Kafka holds.
+        await this.awaitDeliveries(30_000);
+      }
       this.throwDeliveryErrors();
-      const offsets = this.offsetsToCommit();
+      offsets = this.offsetsToCommit();
       if (o.guarantee === 'exactly_once') {
         if (offsets.length > 0) {
           await this.retrying('sendOffsetsToTransaction', (cb) =>
@@ -423,6 +519,8 @@ export class StreamRuntime {
       return;
     }
     end();
+    // A committed transaction proves the brokers are back after an ALL_BROKERS_DOWN.
+    o.health.kafkaConnected = true;
     o.metrics.transactionsCommitted.inc();
     for (const [topic, n] of this.produced) o.metrics.recordsProduced.inc({ topic }, n);
     for (const observe of this.onCommitted) {
@@ -437,10 +535,13 @@ export class StreamRuntime {
     }
     const committedAt = Date.now();
     for (const ts of this.latencies) o.metrics.endToEndLatency.observe(Math.max(0, committedAt - ts) / 1000);
-    for (const [key, offset] of this.pending) {
-      const t = this.tasks.get(key);
-      if (t) this.committed.set(key, { offset, metadata: JSON.stringify(t.task.snapshot()) });
-    }
+    // Exactly what Kafka now holds: a rewind or a rebuild must start from the committed
+    // changelog ends, not from the task's own view, which lags until the Redis apply.
+    for (const tp of offsets)
+      this.committed.set(tpKey(tp.topic, tp.partition), {
+        offset: tp.offset,
+        metadata: tp.metadata ?? undefined,
+      });
     // Kafka has the transaction; now Redis gets the state it produced, fenced (G2, G3).
     for (const task of this.touchedKeyed) {
       if (!task.hasDirtyState()) continue;
@@ -496,7 +597,7 @@ export class StreamRuntime {
             'state apply refused',
           );
           next.task.discardUncommitted();
-          if (outcome === 'lost') await this.rebuildTask(next.task);
+          if (outcome === 'lost') this.toRecover.set(next.task, 'rebuild');
         }
         this.setPaused('redis', false);
       } catch (err) {
@@ -551,6 +652,8 @@ export class StreamRuntime {
         throw new FatalRuntimeError(`abort failed: ${describeError(err)}`, codeOf(err), { cause: err });
       }
     }
+    // The aborted records' reports (purged) must not count against the next transaction.
+    await this.awaitDeliveries(10_000).catch(() => (this.undelivered = 0));
     await this.rewind();
     this.resetTxn();
     await sleep(100);
@@ -567,20 +670,41 @@ export class StreamRuntime {
       if (t.kind === 'keyed') {
         t.task.discardUncommitted();
         t.task.restore(restored);
-        await t.task.refreshDue();
+        // Where windows are due is re-read from Redis before the task processes again.
+        if (!this.toRecover.has(t.task)) this.toRecover.set(t.task, 'refresh');
       } else {
         t.task.restore(restored);
       }
-      const topic = t.task.topic;
-      await this.seek(topic, t.task.partition, c?.offset);
+      const target = c?.offset ?? this.origins.get(key);
+      // Nothing committed and nothing consumed: the position is still where the reset put it.
+      if (target !== undefined) await this.seek(t.task.topic, t.task.partition, target);
     }
   }
 
-  private async seek(topic: string, partition: number, offset: number | undefined): Promise<void> {
+  /**
+   * A seek that did not happen leaves the position after the aborted records, and the next
+   * commit would skip them: retry, and if librdkafka keeps refusing, exit so that the
+   * restarted member starts from the committed offsets.
+   */
+  private async seek(topic: string, partition: number, offset: number): Promise<void> {
     const c = this.consumer!;
-    // -1001 (stored/committed) lets auto.offset.reset apply when nothing was ever committed.
-    const target = offset ?? -1001;
-    await new Promise<void>((resolve) => c.seek({ topic, partition, offset: target }, 5000, () => resolve()));
+    for (let attempt = 1; ; attempt++) {
+      const err = await new Promise<LibrdKafkaError | null | undefined>((resolve) =>
+        c.seek({ topic, partition, offset }, 5000, (e) => resolve(e)),
+      );
+      if (!err) return;
+      if (attempt >= 5)
+        throw new FatalRuntimeError(
+          `cannot rewind ${topic}/${partition} to offset ${offset}: ${describeError(err)}`,
+          codeOf(err),
+          { cause: err },
+        );
+      this.o.logger.warn(
+        { topic, partition, offset, err: describeError(err), attempt },
+        'seek failed; retrying',
+      );
+      await sleep(200 * attempt);
+    }
   }
 
   private resetTxn(): void {
@@ -594,7 +718,19 @@ export class StreamRuntime {
     this.deliveryErrors.length = 0;
   }
 
+  /** Waits until every produced record has its delivery report (they arrive on the event loop). */
+  private async awaitDeliveries(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.undelivered > 0) {
+      if (Date.now() > deadline)
+        throw new Error(`${this.undelivered} delivery reports missing ${timeoutMs} ms after a flush`);
+      this.producer?.poll();
+      await sleep(1);
+    }
+  }
+
   private onDelivery(err: LibrdKafkaError | null, report: DeliveryReport): void {
+    if (this.undelivered > 0) this.undelivered--;
     if (err) {
       this.deliveryErrors.push(err);
       return;
@@ -654,9 +790,11 @@ export class StreamRuntime {
       const key = tpKey(tp.topic, tp.partition);
       this.tasks.delete(key);
       this.committed.delete(key);
+      this.origins.delete(key);
       o.metrics.watermark.remove({ topic: tp.topic, partition: String(tp.partition) });
       o.metrics.eventTimeLag.remove({ topic: tp.topic, partition: String(tp.partition) });
       o.metrics.consumerLag.remove({ topic: tp.topic, partition: String(tp.partition) });
+      o.metrics.openWindows.remove({ topic: tp.topic, partition: String(tp.partition) });
     }
     this.consumer?.incrementalUnassign(partitions);
     o.metrics.assignedPartitions.set(this.tasks.size);
@@ -697,26 +835,41 @@ export class StreamRuntime {
     );
   }
 
+  /**
+   * Every partition's committed offset and snapshot, or nothing: a partition whose entry came
+   * back as an error (UNSTABLE_OFFSET_COMMIT while a previous owner's transaction is still
+   * open, for up to transaction.timeout.ms) must not start as if nothing had been committed.
+   */
   private async fetchCommitted(partitions: TopicPartition[]): Promise<Map<string, Committed>> {
     const c = this.consumer!;
+    const deadline = Date.now() + this.o.transactionTimeoutMs + 60_000;
     for (let attempt = 1; ; attempt++) {
       try {
-        const list = await kafkaCall<TopicPartitionOffsetAndMetadata[]>((cb) =>
+        const list = await kafkaCall<Array<TopicPartitionOffsetAndMetadata | Error>>((cb) =>
           c.committed(partitions, 10_000, cb),
         );
-        return new Map(
-          list.map((tp) => [
-            tpKey(tp.topic, tp.partition),
-            { offset: tp.offset >= 0 ? tp.offset : -1, metadata: tp.metadata ?? undefined },
-          ]),
-        );
+        const out = new Map<string, Committed>();
+        for (const tp of list) {
+          if (tp instanceof Error) throw tp;
+          out.set(tpKey(tp.topic, tp.partition), {
+            offset: tp.offset >= 0 ? tp.offset : -1,
+            metadata: tp.metadata ?? undefined,
+          });
+        }
+        const missing = partitions.filter((tp) => !out.has(tpKey(tp.topic, tp.partition)));
+        if (missing.length > 0)
+          throw new Error(
+            `no committed offset answer for ${missing.map((tp) => `${tp.topic}/${tp.partition}`).join(', ')}`,
+          );
+        return out;
       } catch (err) {
-        if (attempt >= 10) throw err;
+        if (Date.now() > deadline) throw err;
         this.o.logger.warn(
           { err: describeError(err), attempt },
           'fetching committed offsets failed; retrying',
         );
-        await sleep(500 * attempt);
+        this.o.health.heartbeat();
+        await sleep(Math.min(500 * attempt, 5000));
       }
     }
   }
@@ -739,6 +892,7 @@ export class StreamRuntime {
             () => o.internalPartitions,
             this.hooksByPipeline.get(plan.pipeline)!,
             Date.now(),
+            this.limits,
           ),
       );
       const task = new SourceTaskGroup(tp.topic, tp.partition, members);
@@ -759,6 +913,7 @@ export class StreamRuntime {
       o.state.task(tp.topic, tp.partition, stores),
       o.cacheEntriesPerStore,
       this.hooksByPipeline.get(keyed.plan.pipeline)!,
+      this.limits,
     );
     task.restore(snapshot as KeyedTaskSnapshot | undefined);
     await this.restoreState(
@@ -815,12 +970,19 @@ export class StreamRuntime {
         const mode = lost ? 'init' : 'apply';
         for (const { store, from, to } of plan) {
           await this.restore.read(task.changelogTopic(store), task.partition, from, to, async (records) => {
-            const puts: TaskDelta['stores'][number]['puts'] = [];
-            const deletes: string[] = [];
+            // The last version of each key wins: APPLY writes puts before deletes, so a key
+            // deleted and then written again in one batch must reach it as a put only.
+            const latest = new Map<string, string | null>();
             for (const r of records) {
               const k = r.key?.toString() ?? '';
-              if (r.value == null) deletes.push(k);
-              else puts.push([k, r.value.toString(), decodeEntry(r.value.toString()).due]);
+              latest.delete(k);
+              latest.set(k, r.value == null ? null : r.value.toString());
+            }
+            const puts: TaskDelta['stores'][number]['puts'] = [];
+            const deletes: string[] = [];
+            for (const [k, v] of latest) {
+              if (v === null) deletes.push(k);
+              else puts.push([k, v, decodeEntry(v).due]);
             }
             const outcome = await task.backend.apply(
               { inputOffset: -1, stores: [{ store, changelogOffset: 0, puts, deletes }] },
@@ -866,7 +1028,8 @@ export class StreamRuntime {
     for (const cache of task.caches.values()) cache.clear();
     this.o.health.restoringTasks++;
     try {
-      await this.restoreState(task, c?.offset ?? -1, { ...(snap?.cl ?? {}), ...task.changelogOffsets });
+      // The committed snapshot knows the last transaction's changelog ends even when its apply was refused.
+      await this.restoreState(task, c?.offset ?? -1, { ...task.changelogOffsets, ...(snap?.cl ?? {}) });
       await task.refreshDue();
     } finally {
       this.o.health.restoringTasks--;
@@ -906,8 +1069,9 @@ export class StreamRuntime {
     for (const t of this.tasks.values()) {
       const topic = t.task.topic;
       const wm = t.task.watermark.current;
-      if (!Number.isFinite(wm)) continue;
       const labels = { topic, partition: String(t.task.partition) };
+      if (t.kind === 'keyed') this.o.metrics.openWindows.set(labels, t.task.openWindows);
+      if (!Number.isFinite(wm)) continue;
       this.o.metrics.watermark.set(labels, wm / 1000);
       this.o.metrics.eventTimeLag.set(labels, (now - wm) / 1000);
     }
@@ -916,11 +1080,16 @@ export class StreamRuntime {
   private onStats(json: string): void {
     try {
       const stats = JSON.parse(json) as {
+        brokers?: Record<string, { state?: string; nodeid?: number }>;
         topics?: Record<
           string,
           { partitions?: Record<string, { consumer_lag?: number; fetch_state?: string }> }
         >;
       };
+      // After ALL_BROKERS_DOWN, the first broker connection seen in the statistics makes us
+      // connected again, also on a member that has no input to commit.
+      if (Object.values(stats.brokers ?? {}).some((b) => (b.nodeid ?? -1) >= 0 && b.state === 'UP'))
+        this.o.health.kafkaConnected = true;
       for (const [topic, t] of Object.entries(stats.topics ?? {})) {
         for (const [partition, p] of Object.entries(t.partitions ?? {})) {
           if (partition === '-1' || !this.tasks.has(tpKey(topic, Number(partition)))) continue;
@@ -970,8 +1139,9 @@ export class StreamRuntime {
         ? err
         : new FatalRuntimeError(describeError(err), codeOf(err), { cause: err });
     this.o.metrics.fatalErrors.inc({ code: fatal.code });
+    const cause = fatal.cause instanceof Error ? fatal.cause : fatal;
     this.o.logger.error(
-      { err: fatal.message, code: fatal.code },
+      { err: fatal.message, code: fatal.code, stack: cause.stack?.split('\n').slice(0, 8).join(' | ') },
       'fatal runtime error; exiting for a restart',
     );
     this.stopping = true;

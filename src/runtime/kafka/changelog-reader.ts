@@ -50,7 +50,12 @@ export class ChangelogReader {
       for (;;) {
         const batch = await kafkaCall<Message[]>((cb) => c.consume(1000, cb));
         const inRange = batch.filter(
-          (m) => m.topic === topic && m.partition === partition && m.offset < to && m.value !== undefined,
+          (m) =>
+            m.topic === topic &&
+            m.partition === partition &&
+            m.offset >= from &&
+            m.offset < to &&
+            m.value !== undefined,
         );
         const records = inRange.filter(
           (m) => typeof (m as { offset?: unknown }).offset === 'number' && !('eof' in m),
@@ -61,7 +66,11 @@ export class ChangelogReader {
         }
         // Transaction markers occupy offsets but are never delivered, so "done" is the position, not the last record.
         const [pos] = c.position([{ topic, partition }]);
-        if ((pos && pos.offset >= to) || batch.some((m) => m.offset >= to - 1)) return count;
+        if (
+          (pos && pos.offset >= to) ||
+          batch.some((m) => m.topic === topic && m.partition === partition && m.offset >= to - 1)
+        )
+          return count;
         if (Date.now() > deadline) {
           throw new Error(
             `restoring ${topic}/${partition} [${from}, ${to}) timed out after ${timeoutMs} ms at position ${pos?.offset}`,

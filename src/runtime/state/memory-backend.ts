@@ -89,6 +89,25 @@ class MemoryTaskBackend implements TaskBackend {
     return Promise.resolve(min);
   }
 
+  /** Everything is at hand here: a single chunk, taken at the call. */
+  entries(store: string): AsyncIterable<Array<[string, string]>> {
+    const m = this.store.state(this.taskId, false)?.kv.get(store);
+    const chunks: Array<Array<[string, string]>> = m && m.size > 0 ? [[...m]] : [];
+    return {
+      [Symbol.asyncIterator]: () => {
+        let i = 0;
+        return {
+          next: () =>
+            Promise.resolve(
+              i < chunks.length
+                ? { value: chunks[i++], done: false as const }
+                : { value: undefined, done: true as const },
+            ),
+        };
+      },
+    };
+  }
+
   apply(delta: TaskDelta, mode: 'apply' | 'init'): Promise<ApplyOutcome> {
     const s = this.store.state(this.taskId, false);
     if (!s) return Promise.resolve('lost');

@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
-import type { ApplyOutcome, TaskBackend, TaskDelta, TaskMeta } from './store.js';
+import {
+  StateRefusedError,
+  StateUnavailableError,
+  type ApplyOutcome,
+  type TaskBackend,
+  type TaskDelta,
+  type TaskMeta,
+} from './store.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -61,6 +68,25 @@ if final then redis.call('HSET', KEYS[1], 'in', ARGV[3]) end
 return 'ok'
 `;
 
+// Reads are fenced like writes: after a FLUSHALL a plain read would return nothing, and an
+// output computed from that empty state would commit before the next APPLY could notice (G4).
+const READ = `
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if not owner or redis.call('HEXISTS', KEYS[1], 'in') == 0 then return { 'lost' } end
+if owner ~= ARGV[1] then return { 'fenced' } end
+local r
+if ARGV[2] == 'load' then
+  r = redis.call('HMGET', KEYS[2], unpack(ARGV, 3))
+elseif ARGV[2] == 'due' then
+  r = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+else
+  r = redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[3], '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+end
+local out = { 'ok' }
+for i = 1, #r do out[i + 1] = r[i] end
+return out
+`;
+
 class Script {
   readonly sha: string;
   constructor(readonly lua: string) {
@@ -80,6 +106,7 @@ class Script {
 
 const claimScript = new Script(CLAIM);
 const applyScript = new Script(APPLY);
+const readScript = new Script(READ);
 
 /** Rows per APPLY call: large transactions are split so one script never blocks Redis for long. */
 const APPLY_CHUNK = 2000;
@@ -167,34 +194,57 @@ class RedisTaskBackend implements TaskBackend {
     };
   }
 
+  /** A read that Redis answers only for the current owner of intact state; else StateRefusedError. */
+  private async read(
+    op: 'load' | 'due' | 'next',
+    key: string,
+    args: string[],
+  ): Promise<Array<string | null>> {
+    let out: [string, ...Array<string | null>];
+    try {
+      out = (await this.store.timed(op === 'load' ? 'load' : 'due', () =>
+        readScript.run(this.store.client, [this.meta, key], [this.token, op, ...args]),
+      )) as [string, ...Array<string | null>];
+    } catch (err) {
+      throw new StateUnavailableError(this.tag, err);
+    }
+    if (out[0] !== 'ok') throw new StateRefusedError(out[0] as 'fenced' | 'lost', this.tag);
+    return out.slice(1);
+  }
+
   async load(store: string, keys: readonly string[]): Promise<Array<string | null>> {
     const out: Array<string | null> = [];
-    for (let i = 0; i < keys.length; i += LOAD_CHUNK) {
-      const chunk = keys.slice(i, i + LOAD_CHUNK);
-      out.push(...(await this.store.timed('load', () => this.store.client.hmget(this.kv(store), ...chunk))));
-    }
+    for (let i = 0; i < keys.length; i += LOAD_CHUNK)
+      out.push(...(await this.read('load', this.kv(store), keys.slice(i, i + LOAD_CHUNK))));
     return out;
   }
 
   async dueKeys(store: string, watermark: number): Promise<string[]> {
-    return this.store.timed('due', () =>
-      this.store.client.zrangebyscore(this.due(store), '-inf', scoreOf(watermark)),
-    );
+    return (await this.read('due', this.due(store), [scoreOf(watermark)])) as string[];
   }
 
   async nextDue(store: string, watermark: number): Promise<number> {
-    const r = await this.store.timed('due', () =>
-      this.store.client.zrangebyscore(
-        this.due(store),
-        `(${scoreOf(watermark)}`,
-        '+inf',
-        'WITHSCORES',
-        'LIMIT',
-        0,
-        1,
-      ),
-    );
+    const r = await this.read('next', this.due(store), [`(${scoreOf(watermark)}`]);
     return r.length >= 2 ? Number(r[1]) : Number.POSITIVE_INFINITY;
+  }
+
+  async *entries(store: string): AsyncIterable<Array<[string, string]>> {
+    // HSCAN never blocks Redis for long, but may return an entry twice (while the hash rehashes).
+    const seen = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.store.timed('scan', () =>
+        this.store.client.hscan(this.kv(store), cursor, 'COUNT', LOAD_CHUNK),
+      );
+      cursor = next;
+      const chunk: Array<[string, string]> = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        if (seen.has(flat[i])) continue;
+        seen.add(flat[i]);
+        chunk.push([flat[i], flat[i + 1]]);
+      }
+      if (chunk.length > 0) yield chunk;
+    } while (cursor !== '0');
   }
 
   async apply(delta: TaskDelta, mode: 'apply' | 'init'): Promise<ApplyOutcome> {

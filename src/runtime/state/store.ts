@@ -39,15 +39,48 @@ export interface TaskMeta {
 
 export type ApplyOutcome = 'ok' | 'fenced' | 'lost';
 
+/** The backend could not be reached for a read (Redis down, timed out, loading): retry later. */
+export class StateUnavailableError extends Error {
+  constructor(task: string, cause: unknown) {
+    super(`state read of ${task} failed: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    });
+    this.name = 'StateUnavailableError';
+  }
+}
+
+export const isStateError = (err: unknown): err is StateRefusedError | StateUnavailableError =>
+  err instanceof StateRefusedError || err instanceof StateUnavailableError;
+
+/**
+ * A read refused by the backend: another member owns the task now (`fenced`), or the backend
+ * lost the task's state (`lost`). Whatever the transaction computed from it must not commit.
+ */
+export class StateRefusedError extends Error {
+  constructor(
+    readonly outcome: 'fenced' | 'lost',
+    readonly task: string,
+  ) {
+    super(`state read of ${task} refused: ${outcome}`);
+    this.name = 'StateRefusedError';
+  }
+}
+
 /** Storage for one task's stores. Every write is fenced by the ownership claim (G3). */
 export interface TaskBackend {
   /** Takes ownership: later writes by earlier owners are refused. Clears partial state if the task has none. */
   claim(): Promise<TaskMeta>;
+  /** Reads throw StateRefusedError once the task is fenced or its state is lost. */
   load(store: string, keys: readonly string[]): Promise<Array<string | null>>;
   /** Keys whose entry fires at or before this watermark (may include some that no longer do). */
   dueKeys(store: string, watermark: number): Promise<string[]>;
   /** The smallest `due` above the watermark, or +Infinity. */
   nextDue(store: string, watermark: number): Promise<number>;
+  /**
+   * Every entry of a store, each once, in chunks: counting open windows after a restore.
+   * Only called while the task owns the state and writes nothing.
+   */
+  entries(store: string): AsyncIterable<Array<[key: string, encoded: string]>>;
   /** `init` writes are allowed while the task has no inputOffset (rebuild after loss); the final one sets it. */
   apply(delta: TaskDelta, mode: 'apply' | 'init'): Promise<ApplyOutcome>;
 }

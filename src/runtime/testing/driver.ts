@@ -1,4 +1,4 @@
-import { KeyedTask, SourceTask, type EngineHooks } from '../engine.js';
+import { DEFAULT_LIMITS, KeyedTask, SourceTask, type EngineHooks, type EngineLimits } from '../engine.js';
 import type { Emitter, InputRecord, OutputRecord } from '../records.js';
 import { MemoryStateStore } from '../state/memory-backend.js';
 import { internalTopics, type KeyedStagePlan, type TopologyPlan } from '../topology.js';
@@ -14,6 +14,8 @@ export interface DriverOptions {
   /** Virtual processing-time start (ms). */
   startTime?: number;
   cacheEntries?: number;
+  /** The runtime's limits (MAX_RECORD_BYTES, MAX_OPEN_WINDOWS_PER_TASK); defaults as in the service. */
+  limits?: Partial<EngineLimits>;
 }
 
 export interface PipedRecord {
@@ -41,7 +43,7 @@ export class TopologyTestDriver {
   readonly app: string;
   readonly state = new MemoryStateStore();
   readonly outputs: DrivenOutput[] = [];
-  readonly counters = { deadLetters: 0, late: 0 };
+  readonly counters = { deadLetters: 0, late: 0, limitExceeded: 0 };
   private now: number;
   private readonly sourceTasks = new Map<string, SourceTask>();
   private readonly keyedTasks = new Map<string, KeyedTask>();
@@ -51,8 +53,11 @@ export class TopologyTestDriver {
   private readonly touchedSources = new Set<SourceTask>();
   private sinceCommit = 0;
   private readonly onCommitted: Array<() => void> = [];
-  private readonly opts: Required<Omit<DriverOptions, 'app' | 'startTime' | 'sourcePartitions'>> & {
+  private readonly opts: Required<
+    Omit<DriverOptions, 'app' | 'startTime' | 'sourcePartitions' | 'limits'>
+  > & {
     sourcePartitions: Record<string, number>;
+    limits: EngineLimits;
   };
 
   constructor(
@@ -66,10 +71,12 @@ export class TopologyTestDriver {
       repartitionPartitions: options.repartitionPartitions ?? 4,
       commitEvery: options.commitEvery ?? 100,
       cacheEntries: options.cacheEntries ?? 10_000,
+      limits: { ...DEFAULT_LIMITS, ...options.limits },
     };
     const hooks: EngineHooks = {
       deadLetter: () => this.counters.deadLetters++,
       late: () => this.counters.late++,
+      limitExceeded: () => this.counters.limitExceeded++,
     };
     for (const source of plan.sources) {
       for (let p = 0; p < this.sourcePartitionCount(source.topic); p++) {
@@ -83,6 +90,7 @@ export class TopologyTestDriver {
             () => this.opts.repartitionPartitions,
             hooks,
             this.now,
+            this.opts.limits,
           ),
         );
       }
@@ -99,6 +107,7 @@ export class TopologyTestDriver {
           this.state.task(`${topic}/${p}`),
           this.opts.cacheEntries,
           hooks,
+          this.opts.limits,
         );
         this.keyedTasks.set(`${topic}/${p}`, task);
       }
