@@ -1,0 +1,1024 @@
+/**
+ * The benchmark harness (`npm run bench -- <scenario...>`, see docs/benchmarks.md). It preloads
+ * input topics with generated records (fixed seed, sim event times) before the clock starts,
+ * runs each scenario several times with members as separate processes (bench/member.ts), and
+ * writes one JSON results file plus a PASS/FAIL line per floor.
+ *
+ * Needs KAFKA_BROKERS and REDIS_URL (scripts/bench.sh starts both when they are not given).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { generate, type GeneratorKind } from '../src/generators/index.js';
+import {
+  KafkaConsumer,
+  KafkaJS,
+  kafkaCall,
+  Producer,
+  type KafkaConsumerType,
+  type Message,
+} from '../src/runtime/kafka/client.js';
+import { librdkafkaConfig } from '../src/runtime/kafka/client-config.js';
+import { ensureTopics } from '../src/runtime/kafka/topics.js';
+import { internalTopics } from '../src/runtime/topology.js';
+
+const MEMBER = fileURLToPath(new URL('./member.js', import.meta.url));
+export const SCENARIOS = [
+  'passthrough',
+  'fraud-eos',
+  'fraud-alos',
+  'branch-eos',
+  'latency',
+  'recovery',
+  'scale',
+] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+
+export interface BenchOptions {
+  records: number;
+  runs: number;
+  seed: number;
+  partitions: number;
+  /** Latency scenario: offered loads (events/s) and measured seconds per run. */
+  latencyRates: number[];
+  latencySeconds: number;
+  /** Recovery: paced load while members are killed. */
+  recoveryRate: number;
+  scaleMembers: number[];
+  out: string;
+  brokers: string;
+  redisUrl: string;
+  /** Extra environment for members (e.g. MAX_BATCH_RECORDS to try a setting). */
+  memberEnv: Record<string, string>;
+  log: (msg: string) => void;
+}
+
+export interface ThroughputRun {
+  members: number;
+  records: number;
+  seconds: number;
+  eventsPerSecond: number;
+  cpuSecondsPerMillion: number;
+  /** Per member: CPU seconds and peak RSS (VmHWM). */
+  perMember: Array<{ cpuSeconds: number; peakRssMb: number; consumed: number }>;
+  peakRssMb: number;
+  redisCommandsPerRecord: number;
+  outputs: Record<string, number>;
+}
+
+export interface Stat {
+  median: number;
+  min: number;
+  max: number;
+}
+
+export interface ThroughputResult {
+  scenario: string;
+  settings: Record<string, string | number>;
+  runs: ThroughputRun[];
+  eventsPerSecond: Stat;
+  cpuSecondsPerMillion: Stat;
+  peakRssMb: Stat;
+  redisCommandsPerRecord: Stat;
+}
+
+export interface LatencyRun {
+  rate: number;
+  achievedRate: number;
+  samples: number;
+  p50Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  maxMs: number;
+}
+
+export interface RecoveryRun {
+  signal: 'SIGKILL' | 'SIGTERM';
+  seconds: number;
+  /** Members other than the victim that exited during recovery (and were restarted). */
+  otherRestarts: number;
+}
+
+export interface BenchResults {
+  startedAt: string;
+  finishedAt?: string;
+  command: string;
+  machine: { cpus: number; cpuModel: string; memoryGb: number; loadAvgAtStart: number[] };
+  versions: Record<string, string>;
+  options: Omit<BenchOptions, 'log' | 'brokers' | 'redisUrl' | 'out'>;
+  throughput: ThroughputResult[];
+  latency: Array<{ rate: number; runs: LatencyRun[]; p50Ms: Stat; p99Ms: Stat; p999Ms: Stat }>;
+  recovery: Array<{ signal: string; runs: RecoveryRun[]; seconds: Stat }>;
+  scale: Array<{ members: number; eventsPerSecond: Stat; efficiency: number; perMemberCpuSeconds: Stat }>;
+  floors: Array<{ name: string; value: number | null; limit: string; pass: boolean | null }>;
+}
+
+export function stat(values: number[]): Stat {
+  if (values.length === 0) return { median: Number.NaN, min: Number.NaN, max: Number.NaN };
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  const median = s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+  return { median: round(median), min: round(s[0]), max: round(s[s.length - 1]) };
+}
+
+const round = (n: number, digits = 3): number => {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+};
+
+const uid = (): string => `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+
+// ---- Kafka helpers ----------------------------------------------------------------------
+
+type Admin = ReturnType<InstanceType<typeof KafkaJS.Kafka>['admin']>;
+
+class Kafka {
+  private admin: Admin | undefined;
+  constructor(readonly brokers: string) {}
+
+  async adminClient(): Promise<Admin> {
+    if (!this.admin) {
+      const a = new KafkaJS.Kafka(
+        librdkafkaConfig({ brokers: this.brokers, clientId: 'bench-admin' }),
+      ).admin();
+      await a.connect();
+      this.admin = a;
+    }
+    return this.admin;
+  }
+
+  async close(): Promise<void> {
+    await this.admin?.disconnect();
+    this.admin = undefined;
+  }
+
+  async createTopics(
+    names: string[],
+    partitions: number,
+    compact: string[] = [],
+    config?: Record<string, string>,
+  ): Promise<void> {
+    await ensureTopics(
+      { brokers: this.brokers, clientId: 'bench' },
+      names.map((name) => ({
+        name,
+        partitions,
+        cleanupPolicy: compact.includes(name) ? 'compact' : 'delete',
+        description: 'bench',
+        ...(config ? { config } : {}),
+      })),
+    );
+  }
+
+  /** Partition -> end offset (high watermark). */
+  async ends(topic: string): Promise<Map<number, number>> {
+    const r = await (await this.adminClient()).fetchTopicOffsets(topic);
+    return new Map(r.map((p) => [p.partition, Number(p.high)]));
+  }
+
+  /** Partition -> committed offset of the group (-1 when none). */
+  async committed(group: string, topics: string[]): Promise<Map<string, number>> {
+    const r = await (await this.adminClient()).fetchOffsets({ groupId: group, topics });
+    const out = new Map<string, number>();
+    for (const t of r) for (const p of t.partitions) out.set(`${t.topic}/${p.partition}`, Number(p.offset));
+    return out;
+  }
+
+  /** Records in a topic as a read_committed reader sees them (counted by reading it). */
+  async countCommitted(topic: string, quietMs = 1500): Promise<number> {
+    const c = this.reader(`bench-count-${uid()}`);
+    await kafkaCall((cb) => c.connect({ timeout: 10_000 }, (err) => cb(err)));
+    const ends = await this.ends(topic);
+    c.assign([...ends.keys()].map((partition) => ({ topic, partition, offset: -2 })));
+    let n = 0;
+    let lastNew = Date.now();
+    try {
+      while (Date.now() - lastNew < quietMs) {
+        const batch = await kafkaCall<Message[]>((cb) => c.consume(5000, cb));
+        n += batch.length;
+        if (batch.length > 0) lastNew = Date.now();
+      }
+    } finally {
+      await new Promise<void>((resolve) => c.disconnect(() => resolve()));
+    }
+    return n;
+  }
+
+  reader(group: string): KafkaConsumerType {
+    const c = new KafkaConsumer({
+      ...librdkafkaConfig({ brokers: this.brokers, clientId: 'bench-reader' }),
+      'group.id': group,
+      'enable.auto.commit': false,
+      'isolation.level': 'read_committed',
+      'auto.offset.reset': 'earliest',
+      'fetch.wait.max.ms': 10,
+    }) as KafkaConsumerType;
+    c.setDefaultConsumeTimeout(50);
+    return c;
+  }
+
+  async producer(): Promise<InstanceType<typeof Producer>> {
+    const p = new Producer({
+      ...librdkafkaConfig({ brokers: this.brokers, clientId: 'bench-load' }),
+      'linger.ms': 5,
+      'compression.codec': 'lz4',
+      'queue.buffering.max.messages': 500_000,
+      'queue.buffering.max.kbytes': 262_144,
+      dr_cb: false,
+    });
+    await kafkaCall((cb) => p.connect({ timeout: 30_000 }, (err) => cb(err)));
+    p.setPollInterval(20);
+    return p;
+  }
+}
+
+async function produceOne(
+  p: InstanceType<typeof Producer>,
+  topic: string,
+  value: Buffer,
+  key: string | null,
+  timestamp: number | null,
+  partition: number | null = null,
+): Promise<void> {
+  for (;;) {
+    try {
+      p.produce(topic, partition, value, key, timestamp);
+      return;
+    } catch {
+      p.poll();
+      await sleep(2);
+    }
+  }
+}
+
+/** Produces `count` generated records (fixed seed, sim event times) to `topic`, before any clock starts. */
+async function preload(
+  kafka: Kafka,
+  kind: GeneratorKind,
+  topic: string,
+  o: BenchOptions,
+  partitions: number,
+): Promise<void> {
+  // Kept for the whole bench whatever the record timestamps: runs re-read it from the start.
+  await kafka.createTopics([topic], partitions, [], { 'retention.ms': '-1' });
+  const p = await kafka.producer();
+  const t0 = Date.now();
+  let n = 0;
+  for (const r of generate(kind, {
+    count: o.records,
+    seed: o.seed,
+    timeMode: 'sim',
+    ...(kind === 'fraud' ? { customers: o.records } : {}),
+  })) {
+    // Round robin, so every partition gets the same share. The Kafka timestamp is the produce
+    // time: the event time is in the value, and a 2024 timestamp would let time-based retention
+    // delete the records (and the repartition records that inherit it) during the run.
+    await produceOne(p, topic, r.value, r.key, null, n % partitions);
+    if (++n % 100_000 === 0) o.log(`  preload ${topic}: ${n}/${o.records}`);
+  }
+  await kafkaCall((cb) => p.flush(120_000, cb));
+  await new Promise<void>((resolve) => p.disconnect(10_000, () => resolve()));
+  const total = [...(await kafka.ends(topic)).values()].reduce((a, b) => a + b, 0);
+  if (total !== o.records) throw new Error(`preload of ${topic}: ${total} records, expected ${o.records}`);
+  o.log(
+    `  preloaded ${o.records} ${kind} records into ${topic} in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+  );
+}
+
+// ---- members ----------------------------------------------------------------------------
+
+interface MemberLine {
+  t: number;
+  ev: string;
+  cpu?: number;
+  consumed?: number;
+  msg?: string;
+  err?: string;
+}
+
+class Member {
+  readonly proc: ChildProcess;
+  readonly lines: MemberLine[] = [];
+  first: MemberLine | undefined;
+  last: MemberLine | undefined;
+  exited: Promise<number | null>;
+
+  constructor(
+    readonly name: string,
+    env: Record<string, string>,
+    log: (msg: string) => void,
+  ) {
+    this.proc = spawn(process.execPath, [MEMBER], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.exited = new Promise((resolve) => this.proc.once('exit', (code) => resolve(code)));
+    createInterface({ input: this.proc.stdout! }).on('line', (line) => {
+      let m: MemberLine;
+      try {
+        m = JSON.parse(line) as MemberLine;
+      } catch {
+        return;
+      }
+      if (m.ev === 'first') this.first = m;
+      if (m.ev === 'sample') this.last = m;
+      else this.lines.push(m);
+      if (m.ev === 'fatal' || (m.ev === 'log' && (m as { level?: string }).level === 'error'))
+        log(`  ${name}: ${line.slice(0, 400)}`);
+    });
+    createInterface({ input: this.proc.stderr! }).on('line', (line) => log(`  ${name} stderr: ${line}`));
+  }
+
+  get pid(): number {
+    return this.proc.pid!;
+  }
+
+  /** VmHWM of the process, MB (Linux), read before it exits. */
+  peakRssMb(): number {
+    try {
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${this.pid}/status`, 'utf8'));
+      return m ? Number(m[1]) / 1024 : Number.NaN;
+    } catch {
+      return Number.NaN;
+    }
+  }
+
+  async waitFor(pred: (m: MemberLine) => boolean, timeoutMs: number): Promise<MemberLine> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.lines.find(pred);
+      if (hit) return hit;
+      if (this.proc.exitCode !== null) throw new Error(`${this.name} exited with ${this.proc.exitCode}`);
+      if (Date.now() > deadline) throw new Error(`${this.name}: timed out waiting`);
+      await sleep(20);
+    }
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 30_000): Promise<void> {
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+    this.proc.kill(signal);
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), timeoutMs);
+    await this.exited;
+    clearTimeout(t);
+  }
+}
+
+// ---- scenarios --------------------------------------------------------------------------
+
+interface PipelineSetup {
+  pipeline: 'fraud-trigger' | 'branch-totals' | 'passthrough';
+  guarantee: 'exactly_once' | 'at_least_once';
+  input: string;
+}
+
+function memberEnv(
+  o: BenchOptions,
+  app: string,
+  instance: string,
+  s: PipelineSetup,
+  outputs: Record<string, string>,
+): Record<string, string> {
+  return {
+    KAFKA_BROKERS: o.brokers,
+    REDIS_URL: o.redisUrl,
+    SERVICE_NAME: app,
+    INSTANCE_ID: instance,
+    PROCESSING_GUARANTEE: s.guarantee,
+    KAFKA_TOPIC_PARTITIONS: String(o.partitions),
+    LOG_LEVEL: 'warn',
+    ...(s.pipeline === 'passthrough'
+      ? { BENCH_MODE: 'passthrough', BENCH_INPUT: s.input, BENCH_OUTPUT: outputs.out }
+      : { BENCH_MODE: 'pipeline', PIPELINES: s.pipeline }),
+    ...(s.pipeline === 'fraud-trigger'
+      ? { FRAUD_INPUT_TOPIC: s.input, FRAUD_OUTPUT_TOPIC: outputs.out }
+      : {}),
+    ...(s.pipeline === 'branch-totals'
+      ? {
+          BRANCH_INPUT_TOPIC: s.input,
+          BRANCH_TOTALS_TOPIC: outputs.out,
+          BRANCH_WINDOWED_TOPIC: outputs.windowed,
+        }
+      : {}),
+    ...o.memberEnv,
+  };
+}
+
+function outputTopics(app: string, s: PipelineSetup): Record<string, string> {
+  return s.pipeline === 'branch-totals'
+    ? { out: `${app}-totals`, windowed: `${app}-windowed` }
+    : { out: `${app}-out` };
+}
+
+/** The group's topics whose committed offsets show the work is done: input, and the repartition topic. */
+function progressTopics(app: string, s: PipelineSetup): string[] {
+  if (s.pipeline === 'passthrough') return [s.input];
+  const stage = s.pipeline === 'fraud-trigger' ? 'by-customer' : 'by-branch';
+  return [s.input, internalTopics.repartition(app, s.pipeline, stage)];
+}
+
+async function redisCalls(redis: Redis): Promise<number> {
+  const info = await redis.info('commandstats');
+  let n = 0;
+  for (const m of info.matchAll(/calls=(\d+)/g)) n += Number(m[1]);
+  return n;
+}
+
+/** Waits until the group has committed every input record and the keyed stage has caught up. */
+async function waitDone(
+  kafka: Kafka,
+  app: string,
+  s: PipelineSetup,
+  members: Member[],
+  timeoutMs: number,
+): Promise<number> {
+  const topics = progressTopics(app, s);
+  const deadline = Date.now() + timeoutMs;
+  const inputEnds = await kafka.ends(s.input);
+  for (;;) {
+    if (Date.now() > deadline) throw new Error(`${app}: not done after ${timeoutMs} ms`);
+    for (const m of members)
+      if (m.proc.exitCode !== null) throw new Error(`${m.name} exited with ${m.proc.exitCode}`);
+    const committed = await kafka.committed(app, topics);
+    const now = Date.now();
+    let done = [...inputEnds].every(([p, end]) => (committed.get(`${s.input}/${p}`) ?? -1) >= end);
+    if (done && topics.length > 1) {
+      const ends = await kafka.ends(topics[1]);
+      const slack = s.guarantee === 'exactly_once' ? 1 : 0;
+      done = [...ends].every(
+        ([p, end]) => end === 0 || (committed.get(`${topics[1]}/${p}`) ?? -1) >= end - slack,
+      );
+    }
+    if (done) return now;
+    await sleep(100);
+  }
+}
+
+async function throughputRun(
+  kafka: Kafka,
+  redis: Redis,
+  o: BenchOptions,
+  s: PipelineSetup,
+  scenario: string,
+  members: number,
+): Promise<ThroughputRun> {
+  const app = `bench-${scenario}-${uid()}`;
+  const outs = outputTopics(app, s);
+  await kafka.createTopics(
+    Object.values(outs),
+    o.partitions,
+    s.pipeline === 'branch-totals' ? [outs.out] : [],
+  );
+  const calls0 = await redisCalls(redis);
+  const ms: Member[] = [];
+  for (let i = 0; i < members; i++)
+    ms.push(new Member(`${app}-m${i}`, memberEnv(o, app, `m${i}`, s, outs), o.log));
+  try {
+    await Promise.all(ms.map((m) => m.waitFor((l) => l.ev === 'started', 120_000)));
+    const end = await waitDone(kafka, app, s, ms, 1_800_000);
+    const calls1 = await redisCalls(redis);
+    // One more sample after the end, for the CPU time up to it.
+    await sleep(250);
+    const starts = ms.map((m) => m.first?.t).filter((t): t is number => t !== undefined);
+    const start = Math.min(...starts);
+    const seconds = (end - start) / 1000;
+    const perMember = ms.map((m) => ({
+      cpuSeconds: round(((m.last?.cpu ?? 0) - (m.first?.cpu ?? 0)) / 1e6),
+      peakRssMb: round(m.peakRssMb(), 1),
+      consumed: m.last?.consumed ?? 0,
+    }));
+    const cpu = perMember.reduce((a, m) => a + m.cpuSeconds, 0);
+    const outputs: Record<string, number> = {};
+    for (const [name, topic] of Object.entries(outs)) {
+      outputs[name] =
+        s.pipeline === 'passthrough'
+          ? [...(await kafka.ends(topic)).values()].reduce((a, b) => a + b, 0)
+          : await kafka.countCommitted(topic);
+    }
+    if (s.pipeline !== 'passthrough') {
+      outputs.dlq = await kafka.countCommitted(internalTopics.dlq(s.input), 500);
+      outputs.late = await kafka.countCommitted(internalTopics.late(s.input), 500);
+    }
+    const run: ThroughputRun = {
+      members,
+      records: o.records,
+      seconds: round(seconds),
+      eventsPerSecond: Math.round(o.records / seconds),
+      cpuSecondsPerMillion: round((cpu / o.records) * 1e6),
+      perMember,
+      peakRssMb: Math.max(...perMember.map((m) => m.peakRssMb)),
+      redisCommandsPerRecord: round((calls1 - calls0) / o.records, 4),
+      outputs,
+    };
+    o.log(
+      `  ${scenario} x${members}: ${run.eventsPerSecond} ev/s, ${run.cpuSecondsPerMillion} CPU s/M, ` +
+        `peak RSS ${run.peakRssMb} MB, ${run.redisCommandsPerRecord} redis cmd/rec, outputs ${JSON.stringify(outputs)}`,
+    );
+    return run;
+  } finally {
+    await Promise.all(ms.map((m) => m.stop()));
+  }
+}
+
+function summarize(
+  scenario: string,
+  settings: Record<string, string | number>,
+  runs: ThroughputRun[],
+): ThroughputResult {
+  return {
+    scenario,
+    settings,
+    runs,
+    eventsPerSecond: stat(runs.map((r) => r.eventsPerSecond)),
+    cpuSecondsPerMillion: stat(runs.map((r) => r.cpuSecondsPerMillion)),
+    peakRssMb: stat(runs.map((r) => r.peakRssMb)),
+    redisCommandsPerRecord: stat(runs.map((r) => r.redisCommandsPerRecord)),
+  };
+}
+
+function percentile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+}
+
+/**
+ * Paced load on branch-totals (exactly once, one member). Each input record is stamped with its
+ * send time; a read_committed reader of the totals topic sees `count` for a branch grow, and the
+ * i-th record sent for a branch counts as visible when a committed total with count >= i is read.
+ */
+async function latencyRun(kafka: Kafka, o: BenchOptions, rate: number): Promise<LatencyRun> {
+  const app = `bench-latency-${uid()}`;
+  const input = `${app}-in`;
+  const s: PipelineSetup = { pipeline: 'branch-totals', guarantee: 'exactly_once', input };
+  const outs = outputTopics(app, s);
+  await kafka.createTopics([input], o.partitions);
+  await kafka.createTopics(Object.values(outs), o.partitions, [outs.out]);
+  const member = new Member(`${app}-m0`, memberEnv(o, app, 'm0', s, outs), o.log);
+  const reader = kafka.reader(`${app}-reader`);
+  const p = await kafka.producer();
+  try {
+    await member.waitFor((l) => l.ev === 'started', 120_000);
+    await kafkaCall((cb) => reader.connect({ timeout: 10_000 }, (err) => cb(err)));
+    reader.assign(
+      [...Array(o.partitions).keys()].map((partition) => ({ topic: outs.out, partition, offset: -2 })),
+    );
+    const sent = new Map<string, number[]>();
+    const seen = new Map<string, number>();
+    const latencies: number[] = [];
+    const warmupMs = 3000;
+    const t0 = Date.now();
+    const measureFrom = t0 + warmupMs;
+    const endAt = measureFrom + o.latencySeconds * 1000;
+    let reading = true;
+    const readLoop = (async () => {
+      while (reading) {
+        const batch = await kafkaCall<Message[]>((cb) => reader.consume(1000, cb));
+        const now = Date.now();
+        for (const m of batch) {
+          if (!m.value) continue;
+          const v = JSON.parse(m.value.toString()) as { branch: string; count: number };
+          const times = sent.get(v.branch) ?? [];
+          for (let i = (seen.get(v.branch) ?? 0) + 1; i <= v.count && i <= times.length; i++) {
+            if (times[i - 1] >= measureFrom && times[i - 1] < endAt) latencies.push(now - times[i - 1]);
+          }
+          seen.set(v.branch, Math.max(seen.get(v.branch) ?? 0, v.count));
+        }
+      }
+    })();
+    const gen = generate('payments', { seed: o.seed, timeMode: 'sim' })[Symbol.iterator]();
+    let n = 0;
+    while (Date.now() < endAt) {
+      const due = Math.floor(((Date.now() - t0) / 1000) * rate);
+      while (n < due) {
+        const r = gen.next().value as { value: Buffer; key: string | null };
+        const ts = Date.now();
+        const branch = `Branch_${(JSON.parse(r.value.toString()) as { branchId: number }).branchId}`;
+        const list = sent.get(branch) ?? [];
+        list.push(ts);
+        sent.set(branch, list);
+        await produceOne(p, input, r.value, r.key, ts);
+        n++;
+      }
+      await sleep(2);
+    }
+    const achieved = n / ((Date.now() - t0) / 1000);
+    // Let the tail arrive.
+    const drainUntil = Date.now() + 10_000;
+    while (Date.now() < drainUntil) {
+      let all = true;
+      for (const [b, list] of sent) if ((seen.get(b) ?? 0) < list.length) all = false;
+      if (all) break;
+      await sleep(50);
+    }
+    reading = false;
+    await readLoop;
+    latencies.sort((a, b) => a - b);
+    const run: LatencyRun = {
+      rate,
+      achievedRate: Math.round(achieved),
+      samples: latencies.length,
+      p50Ms: percentile(latencies, 0.5),
+      p99Ms: percentile(latencies, 0.99),
+      p999Ms: percentile(latencies, 0.999),
+      maxMs: latencies.at(-1) ?? Number.NaN,
+    };
+    o.log(
+      `  latency @${rate}/s: p50 ${run.p50Ms} ms, p99 ${run.p99Ms} ms, p99.9 ${run.p999Ms} ms (${run.samples} samples)`,
+    );
+    return run;
+  } finally {
+    await new Promise<void>((resolve) => reader.disconnect(() => resolve()));
+    await new Promise<void>((resolve) => p.disconnect(5000, () => resolve()));
+    await member.stop();
+  }
+}
+
+/**
+ * Two fraud-trigger members (exactly once, static membership) under paced load; one is killed
+ * (SIGKILL) or stopped (SIGTERM) and restarted at once with the same INSTANCE_ID, as Kubernetes
+ * would. Recovery = time from the signal until every input and repartition partition has
+ * committed past where it stood at the signal.
+ */
+async function recoveryRun(
+  kafka: Kafka,
+  o: BenchOptions,
+  signal: 'SIGKILL' | 'SIGTERM',
+): Promise<RecoveryRun> {
+  const app = `bench-recovery-${uid()}`;
+  const input = `${app}-in`;
+  const s: PipelineSetup = { pipeline: 'fraud-trigger', guarantee: 'exactly_once', input };
+  const outs = outputTopics(app, s);
+  await kafka.createTopics([input, ...Object.values(outs)], o.partitions);
+  const env = (i: number): Record<string, string> => ({
+    ...memberEnv(o, app, `m${i}`, s, outs),
+    STATIC_MEMBERSHIP: 'true',
+  });
+  const members = [new Member(`${app}-m0`, env(0), o.log), new Member(`${app}-m1`, env(1), o.log)];
+  const p = await kafka.producer();
+  let producing = true;
+  const gen = generate('fraud', { seed: o.seed, timeMode: 'sim', customers: 100_000 })[Symbol.iterator]();
+  const load = (async () => {
+    const t0 = Date.now();
+    let n = 0;
+    while (producing) {
+      const due = Math.floor(((Date.now() - t0) / 1000) * o.recoveryRate);
+      while (n < due) {
+        const r = gen.next().value as { value: Buffer; key: string | null };
+        await produceOne(p, input, r.value, r.key, null);
+        n++;
+      }
+      await sleep(5);
+    }
+  })();
+  const topics = progressTopics(app, s);
+  try {
+    await Promise.all(members.map((m) => m.waitFor((l) => l.ev === 'started', 120_000)));
+    // Steady state: every partition committing.
+    const ready = Date.now() + 60_000;
+    let base = await kafka.committed(app, topics);
+    for (;;) {
+      await sleep(2000);
+      const now = await kafka.committed(app, topics);
+      const all = topics.every((t) =>
+        [...Array(o.partitions).keys()].every(
+          (q) => (now.get(`${t}/${q}`) ?? -1) > (base.get(`${t}/${q}`) ?? -1),
+        ),
+      );
+      base = now;
+      if (all) break;
+      if (Date.now() > ready) throw new Error('recovery: the group did not reach a steady state in 60 s');
+    }
+    await sleep(3000);
+    const victim = members[1];
+    const at = await kafka.committed(app, topics);
+    const t0 = Date.now();
+    victim.proc.kill(signal);
+    await victim.exited;
+    members[1] = new Member(`${app}-m1b`, env(1), o.log);
+    let restarts = 0;
+    for (;;) {
+      // Any member that exits is restarted at once, as Kubernetes would (and counted).
+      for (let i = 0; i < members.length; i++) {
+        if (members[i].proc.exitCode === null && members[i].proc.signalCode === null) continue;
+        restarts++;
+        o.log(
+          `  ${members[i].name} exited (${members[i].proc.exitCode ?? members[i].proc.signalCode}): restarting it`,
+        );
+        members[i] = new Member(`${app}-m${i}-r${restarts}`, env(i), o.log);
+      }
+      const now = await kafka.committed(app, topics);
+      const all = topics.every((t) =>
+        [...Array(o.partitions).keys()].every(
+          (q) => (now.get(`${t}/${q}`) ?? -1) > (at.get(`${t}/${q}`) ?? -1),
+        ),
+      );
+      if (all) break;
+      if (Date.now() - t0 > 120_000) throw new Error(`recovery after ${signal}: partitions idle for 120 s`);
+      await sleep(50);
+    }
+    const seconds = (Date.now() - t0) / 1000;
+    o.log(`  recovery after ${signal}: ${seconds.toFixed(2)} s (other members restarted: ${restarts})`);
+    return { signal, seconds: round(seconds), otherRestarts: restarts };
+  } finally {
+    producing = false;
+    await load;
+    await new Promise<void>((resolve) => p.disconnect(5000, () => resolve()));
+    await Promise.all(members.map((m) => m.stop()));
+  }
+}
+
+// ---- main -------------------------------------------------------------------------------
+
+function versions(): Record<string, string> {
+  const v: Record<string, string> = { node: process.version };
+  try {
+    const pkg = JSON.parse(
+      readFileSync(
+        new URL('../../node_modules/@confluentinc/kafka-javascript/package.json', import.meta.url),
+        'utf8',
+      ),
+    ) as { version: string; librdkafka?: string };
+    v['@confluentinc/kafka-javascript'] = pkg.version;
+    if (pkg.librdkafka) v.librdkafka = pkg.librdkafka;
+  } catch {
+    /* not found */
+  }
+  if (process.env.BENCH_KAFKA_VERSION) v.kafka = process.env.BENCH_KAFKA_VERSION;
+  return v;
+}
+
+export async function runBench(scenarios: Scenario[], o: BenchOptions): Promise<BenchResults> {
+  const kafka = new Kafka(o.brokers);
+  const redis = new Redis(o.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
+  await redis.connect();
+  const redisVersion = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1];
+  const { log: _log, brokers: _b, redisUrl: _r, out: _o, ...options } = o;
+  const results: BenchResults = {
+    startedAt: new Date().toISOString(),
+    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      memoryGb: round(totalmem() / 2 ** 30, 1),
+      loadAvgAtStart: (await import('node:os')).loadavg().map((l) => round(l, 2)),
+    },
+    versions: { ...versions(), ...(redisVersion ? { redis: redisVersion } : {}) },
+    options,
+    throughput: [],
+    latency: [],
+    recovery: [],
+    scale: [],
+    floors: [],
+  };
+  const save = (): void => {
+    mkdirSync(dirname(o.out), { recursive: true });
+    writeFileSync(o.out, `${JSON.stringify(results, null, 2)}\n`);
+  };
+  const tag = uid();
+  const inputs = new Map<GeneratorKind, string>();
+  const input = async (kind: GeneratorKind): Promise<string> => {
+    let t = inputs.get(kind);
+    if (!t) {
+      t = `bench-${kind}-${o.records}-${o.seed}-${tag}`;
+      await preload(kafka, kind, t, o, o.partitions);
+      inputs.set(kind, t);
+    }
+    return t;
+  };
+  const settings = (s: PipelineSetup): Record<string, string | number> => ({
+    pipeline: s.pipeline,
+    guarantee: s.guarantee,
+    partitions: o.partitions,
+    records: o.records,
+    ...(s.pipeline === 'fraud-trigger' ? { customers: o.records } : {}),
+    ...o.memberEnv,
+  });
+  try {
+    const throughputScenarios: Array<
+      [Scenario, PipelineSetup['pipeline'], PipelineSetup['guarantee'], GeneratorKind]
+    > = [
+      ['passthrough', 'passthrough', 'at_least_once', 'fraud'],
+      ['fraud-eos', 'fraud-trigger', 'exactly_once', 'fraud'],
+      ['fraud-alos', 'fraud-trigger', 'at_least_once', 'fraud'],
+      ['branch-eos', 'branch-totals', 'exactly_once', 'payments'],
+    ];
+    for (const [scenario, pipeline, guarantee, kind] of throughputScenarios) {
+      if (!scenarios.includes(scenario)) continue;
+      o.log(`${scenario}: ${o.runs} run(s) over ${o.records} records`);
+      const s: PipelineSetup = { pipeline, guarantee, input: await input(kind) };
+      const runs: ThroughputRun[] = [];
+      for (let i = 0; i < o.runs; i++) runs.push(await throughputRun(kafka, redis, o, s, scenario, 1));
+      results.throughput.push(summarize(scenario, settings(s), runs));
+      save();
+    }
+    if (scenarios.includes('scale')) {
+      const s: PipelineSetup = {
+        pipeline: 'fraud-trigger',
+        guarantee: 'exactly_once',
+        input: await input('fraud'),
+      };
+      const perCount = new Map<number, ThroughputRun[]>();
+      for (const members of o.scaleMembers) {
+        o.log(`scale: ${members} member(s), ${o.runs} run(s)`);
+        const reuse =
+          members === 1 ? results.throughput.find((r) => r.scenario === 'fraud-eos')?.runs : undefined;
+        const runs = reuse ?? [];
+        if (!reuse)
+          for (let i = 0; i < o.runs; i++)
+            runs.push(await throughputRun(kafka, redis, o, s, 'scale', members));
+        perCount.set(members, runs);
+      }
+      const one = stat(perCount.get(1)?.map((r) => r.eventsPerSecond) ?? []).median;
+      for (const [members, runs] of perCount) {
+        const eps = stat(runs.map((r) => r.eventsPerSecond));
+        results.scale.push({
+          members,
+          eventsPerSecond: eps,
+          efficiency: round(eps.median / (members * one)),
+          perMemberCpuSeconds: stat(runs.flatMap((r) => r.perMember.map((m) => m.cpuSeconds))),
+        });
+      }
+      save();
+    }
+    if (scenarios.includes('latency')) {
+      for (const rate of o.latencyRates) {
+        o.log(`latency: ${rate} events/s, ${o.runs} run(s) of ${o.latencySeconds} s`);
+        const runs: LatencyRun[] = [];
+        for (let i = 0; i < o.runs; i++) runs.push(await latencyRun(kafka, o, rate));
+        results.latency.push({
+          rate,
+          runs,
+          p50Ms: stat(runs.map((r) => r.p50Ms)),
+          p99Ms: stat(runs.map((r) => r.p99Ms)),
+          p999Ms: stat(runs.map((r) => r.p999Ms)),
+        });
+        save();
+      }
+    }
+    if (scenarios.includes('recovery')) {
+      for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
+        o.log(`recovery: ${signal}, ${o.runs} run(s) at ${o.recoveryRate} events/s`);
+        const runs: RecoveryRun[] = [];
+        for (let i = 0; i < o.runs; i++) runs.push(await recoveryRun(kafka, o, signal));
+        results.recovery.push({ signal, runs, seconds: stat(runs.map((r) => r.seconds)) });
+        save();
+      }
+    }
+  } finally {
+    results.floors = floors(results);
+    results.finishedAt = new Date().toISOString();
+    save();
+    await kafka.close();
+    redis.disconnect();
+  }
+  return results;
+}
+
+export function floors(r: BenchResults): BenchResults['floors'] {
+  const eps = (s: string): number | undefined =>
+    r.throughput.find((t) => t.scenario === s)?.eventsPerSecond.median;
+  const out: BenchResults['floors'] = [];
+  const add = (name: string, value: number | undefined, limit: string, ok: (v: number) => boolean): void => {
+    out.push({
+      name,
+      value: value === undefined ? null : round(value),
+      limit,
+      pass: value === undefined ? null : ok(value),
+    });
+  };
+  const eos = eps('fraud-eos');
+  const pass = eps('passthrough');
+  const alos = eps('fraud-alos');
+  add('fraud EOS events/s', eos, '>= 20000', (v) => v >= 20_000);
+  add(
+    'fraud EOS / passthrough',
+    eos !== undefined && pass ? eos / pass : undefined,
+    '>= 0.40',
+    (v) => v >= 0.4,
+  );
+  add(
+    'fraud EOS / fraud ALOS',
+    eos !== undefined && alos ? eos / alos : undefined,
+    '>= 0.80',
+    (v) => v >= 0.8,
+  );
+  add(
+    'e2e p99 ms at 5000 ev/s',
+    r.latency.find((l) => l.rate === 5000)?.p99Ms.median,
+    '<= 300',
+    (v) => v <= 300,
+  );
+  add(
+    'fraud EOS peak RSS MB',
+    r.throughput.find((t) => t.scenario === 'fraud-eos')?.peakRssMb.max,
+    '<= 300',
+    (v) => v <= 300,
+  );
+  add(
+    'recovery after SIGKILL s',
+    r.recovery.find((x) => x.signal === 'SIGKILL')?.seconds.median,
+    '<= 5',
+    (v) => v <= 5,
+  );
+  return out;
+}
+
+const USAGE = `usage: harness.js <scenario...|all> [options]
+scenarios: ${SCENARIOS.join(', ')}, all
+  --records N        records preloaded per input (default 1000000)
+  --runs N           runs per scenario (default 3)
+  --seed N           generator seed (default 1)
+  --partitions N     partitions of every topic (default 6)
+  --latency-seconds N  measured seconds per latency run (default 20)
+  --out FILE         results file (default bench/results/<date>.json)
+  --env K=V          extra member environment, repeatable (e.g. MAX_BATCH_RECORDS=10000)`;
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      records: { type: 'string' },
+      runs: { type: 'string' },
+      seed: { type: 'string' },
+      partitions: { type: 'string' },
+      'latency-seconds': { type: 'string' },
+      out: { type: 'string' },
+      env: { type: 'string', multiple: true },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help || positionals.length === 0) {
+    console.log(USAGE);
+    process.exit(values.help ? 0 : 2);
+  }
+  const scenarios = positionals.includes('all') ? [...SCENARIOS] : (positionals as Scenario[]);
+  for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}\n${USAGE}`);
+  const int = (v: string | undefined, d: number): number => {
+    const n = v === undefined ? d : Number(v);
+    if (!Number.isSafeInteger(n) || n < 1) throw new Error(`expected a whole number >= 1, got ${v}`);
+    return n;
+  };
+  const brokers = process.env.KAFKA_BROKERS;
+  const redisUrl = process.env.REDIS_URL;
+  if (!brokers || !redisUrl)
+    throw new Error('KAFKA_BROKERS and REDIS_URL must be set (scripts/bench.sh sets them)');
+  const date = new Date().toISOString().replace(/:/g, '-').replace(/\..*/, '');
+  const o: BenchOptions = {
+    records: int(values.records, 1_000_000),
+    runs: int(values.runs, 3),
+    seed: int(values.seed, 1),
+    partitions: int(values.partitions, 6),
+    latencyRates: [5000, 20_000],
+    latencySeconds: int(values['latency-seconds'], 20),
+    recoveryRate: 5000,
+    scaleMembers: [1, 2, 3],
+    out: values.out ?? `bench/results/${date}.json`,
+    brokers,
+    redisUrl,
+    memberEnv: Object.fromEntries(
+      (values.env ?? []).map((kv) => {
+        const i = kv.indexOf('=');
+        if (i < 1) throw new Error(`--env expects K=V, got ${kv}`);
+        return [kv.slice(0, i), kv.slice(i + 1)];
+      }),
+    ),
+    log: (m) => console.error(`[bench] ${m}`),
+  };
+  const r = await runBench(scenarios, o);
+  console.log(report(r));
+  console.log(`results: ${o.out}`);
+}
+
+/** A plain-text summary with PASS/FAIL per floor. */
+export function report(r: BenchResults): string {
+  const lines: string[] = [];
+  const f = (s: Stat): string => `${s.median} (${s.min}-${s.max})`;
+  for (const t of r.throughput)
+    lines.push(
+      `${t.scenario.padEnd(12)} ${f(t.eventsPerSecond)} ev/s | ${f(t.cpuSecondsPerMillion)} CPU s/M | ` +
+        `peak RSS ${f(t.peakRssMb)} MB | ${f(t.redisCommandsPerRecord)} redis cmd/rec`,
+    );
+  for (const s of r.scale)
+    lines.push(`scale x${s.members}     ${f(s.eventsPerSecond)} ev/s | efficiency ${s.efficiency}`);
+  for (const l of r.latency)
+    lines.push(`latency @${l.rate}/s  p50 ${f(l.p50Ms)} | p99 ${f(l.p99Ms)} | p99.9 ${f(l.p999Ms)} ms`);
+  for (const x of r.recovery) lines.push(`recovery ${x.signal}  ${f(x.seconds)} s`);
+  for (const fl of r.floors)
+    lines.push(
+      `${fl.pass === null ? 'SKIP' : fl.pass ? 'PASS' : 'FAIL'}  ${fl.name}: ${fl.value ?? '-'} (${fl.limit})`,
+    );
+  return lines.join('\n');
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err: unknown) => {
+    console.error(`[bench] error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,241 @@
+/**
+ * One benchmark member, as its own process (build/bench/member.js), so that its CPU time and
+ * peak RSS are measured alone. Two modes (BENCH_MODE):
+ *
+ * - `pipeline` (default): the real pipelines (PIPELINES, e.g. fraud-trigger) in a StreamRuntime
+ *   configured exactly as the service configures it (src/config/env.ts: PROCESSING_GUARANTEE,
+ *   COMMIT_INTERVAL_MS, MAX_BATCH_RECORDS, STATIC_MEMBERSHIP, SESSION_TIMEOUT_MS, INSTANCE_ID...),
+ *   without the NestJS shell and HTTP server.
+ * - `passthrough`: the same client and consumer settings, consuming BENCH_INPUT and producing
+ *   every record unchanged to BENCH_OUTPUT, committing offsets after a flush every
+ *   COMMIT_INTERVAL_MS: no state, no transactions, no decoding. The ceiling.
+ *
+ * It writes JSON lines to stdout: `{"ev":"first",...}` when it consumed its first input record,
+ * then `{"ev":"sample",...}` every 100 ms with its CPU time (process.cpuUsage, µs) and records
+ * consumed, which the harness (bench/harness.ts) reads. SIGTERM stops it gracefully.
+ */
+import { Registry } from 'prom-client';
+import { loadConfig } from '../src/config/env.js';
+import { HealthState } from '../src/health/health-state.js';
+import { resolvePipelines } from '../src/pipelines/index.js';
+import {
+  KafkaConsumer,
+  kafkaCall,
+  Producer,
+  type KafkaConsumerType,
+  type LibrdKafkaError,
+  type Message,
+  type TopicPartitionOffset,
+} from '../src/runtime/kafka/client.js';
+import { librdkafkaConfig } from '../src/runtime/kafka/client-config.js';
+import { RuntimeMetrics } from '../src/runtime/metrics.js';
+import { RedisStateStore } from '../src/runtime/state/redis-backend.js';
+import { connectRedis, createRedisClient } from '../src/runtime/state/redis-client.js';
+import { StreamRuntime, type RuntimeLogger } from '../src/runtime/stream-runtime.js';
+
+const write = (obj: object): void => {
+  process.stdout.write(`${JSON.stringify({ t: Date.now(), pid: process.pid, ...obj })}\n`);
+};
+
+const cpuMicros = (): number => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+
+/** Reports the first consumed record and then a sample every 100 ms. */
+function startSampler(consumed: () => number): void {
+  let first = false;
+  const tick = (): void => {
+    const n = consumed();
+    if (!first && n > 0) {
+      first = true;
+      write({ ev: 'first', cpu: cpuMicros(), consumed: n });
+    }
+    write({ ev: 'sample', cpu: cpuMicros(), consumed: n, rss: process.memoryUsage.rss() });
+  };
+  const fast = setInterval(() => {
+    if (consumed() > 0) {
+      clearInterval(fast);
+      tick();
+      setInterval(tick, 100);
+    }
+  }, 5);
+}
+
+async function runPipeline(): Promise<() => Promise<void>> {
+  const config = loadConfig(process.env);
+  const registry = new Registry();
+  const pipelines = resolvePipelines(config, process.env, registry);
+  const metrics = new RuntimeMetrics(registry);
+  const inputs = new Set(pipelines.flatMap((p) => p.plan.sources.map((s) => s.topic)));
+  let consumed = 0;
+  // Counts source records only: repartition records are the same events a second time.
+  const inc = metrics.recordsConsumed.inc.bind(metrics.recordsConsumed);
+  metrics.recordsConsumed.inc = ((labels: { topic: string }, value?: number) => {
+    if (inputs.has(labels.topic)) consumed += value ?? 1;
+    inc(labels, value);
+  }) as typeof metrics.recordsConsumed.inc;
+  const redis = createRedisClient(config.redis);
+  redis.on('error', () => undefined);
+  await connectRedis(redis);
+  const logger: RuntimeLogger = {
+    debug: () => undefined,
+    info: (o, m) => write({ ev: 'log', level: 'info', msg: m, ...o }),
+    warn: (o, m) => write({ ev: 'log', level: 'warn', msg: m, ...o }),
+    error: (o, m) => write({ ev: 'log', level: 'error', msg: m, ...o }),
+  };
+  const c = config;
+  const runtime = new StreamRuntime({
+    app: c.service.name,
+    instanceId: c.service.instanceId,
+    connection: { brokers: c.kafka.brokers, clientId: c.service.name, security: c.kafka.security },
+    guarantee: c.kafka.processingGuarantee,
+    commitIntervalMs: c.kafka.commitIntervalMs,
+    maxBatchRecords: c.kafka.maxBatchRecords,
+    maxBatchBytes: c.kafka.maxBatchBytes,
+    transactionTimeoutMs: c.kafka.transactionTimeoutMs,
+    sessionTimeoutMs: c.kafka.sessionTimeoutMs,
+    autoOffsetReset: c.kafka.autoOffsetReset,
+    internalPartitions: c.kafka.topicPartitions,
+    replicationFactor: c.kafka.replicationFactor,
+    cacheEntriesPerStore: c.state.cacheEntries,
+    staticMembership: c.kafka.staticMembership,
+    plans: pipelines.map((p) => p.plan),
+    state: new RedisStateStore(redis, { app: c.service.name }),
+    metrics,
+    health: new HealthState(),
+    logger,
+    onFatal: (err) => {
+      write({ ev: 'fatal', err: err.message, code: err.code });
+      process.exit(70);
+    },
+  });
+  await runtime.start();
+  startSampler(() => consumed);
+  return async () => {
+    await runtime.stop();
+    redis.disconnect();
+  };
+}
+
+async function runPassthrough(): Promise<() => Promise<void>> {
+  const config = loadConfig(process.env);
+  const input = process.env.BENCH_INPUT ?? '';
+  const output = process.env.BENCH_OUTPUT ?? '';
+  if (!input || !output) throw new Error('BENCH_INPUT and BENCH_OUTPUT must be set');
+  const conn = {
+    brokers: config.kafka.brokers,
+    clientId: `${config.service.name}-${config.service.instanceId}`,
+  };
+  // The runtime's producer and consumer settings, minus transactions.
+  const producer = new Producer({
+    ...librdkafkaConfig(conn),
+    'enable.idempotence': true,
+    'linger.ms': 1,
+    'compression.codec': 'lz4',
+    dr_cb: true,
+  });
+  let undelivered = 0;
+  producer.on('delivery-report', () => undelivered--);
+  await kafkaCall((cb) => producer.connect({ timeout: 30_000 }, (err) => cb(err)));
+  producer.setPollInterval(50);
+  const consumer = new KafkaConsumer({
+    ...librdkafkaConfig(conn),
+    'group.id': config.service.name,
+    'partition.assignment.strategy': 'cooperative-sticky',
+    'session.timeout.ms': config.kafka.sessionTimeoutMs,
+    'enable.auto.commit': false,
+    'enable.auto.offset.store': false,
+    'isolation.level': 'read_committed',
+    'auto.offset.reset': 'earliest',
+    'fetch.wait.max.ms': 50,
+    'queued.max.messages.kbytes': 32768,
+    rebalance_cb: true,
+  }) as KafkaConsumerType;
+  await kafkaCall((cb) => consumer.connect({ timeout: 30_000 }, (err) => cb(err)));
+  consumer.setDefaultConsumeTimeout(Math.min(100, config.kafka.commitIntervalMs));
+  consumer.setDefaultIsTimeoutOnlyForFirstMessage(true);
+  consumer.subscribe([input]);
+  let consumed = 0;
+  let stopping = false;
+  const pending = new Map<number, number>();
+  const commit = async (): Promise<void> => {
+    if (pending.size === 0) return;
+    await kafkaCall((cb) => producer.flush(30_000, cb));
+    const offsets: TopicPartitionOffset[] = [...pending].map(([partition, offset]) => ({
+      topic: input,
+      partition,
+      offset,
+    }));
+    pending.clear();
+    consumer.commitSync(offsets);
+  };
+  const loop = async (): Promise<void> => {
+    let last = Date.now();
+    while (!stopping) {
+      const msgs = await new Promise<Message[]>((resolve) =>
+        consumer.consume(config.kafka.maxBatchRecords, (err: LibrdKafkaError | null, m: Message[]) =>
+          resolve(err ? [] : m),
+        ),
+      );
+      for (const m of msgs) {
+        for (;;) {
+          try {
+            producer.produce(output, null, m.value, m.key, m.timestamp ?? null);
+            break;
+          } catch {
+            // Queue full: let delivery reports drain.
+            producer.poll();
+            await new Promise((r) => setTimeout(r, 1));
+          }
+        }
+        undelivered++;
+        pending.set(m.partition, m.offset + 1);
+      }
+      consumed += msgs.length;
+      if (Date.now() - last >= config.kafka.commitIntervalMs) {
+        await commit();
+        last = Date.now();
+      }
+    }
+    await commit();
+  };
+  const done = loop();
+  startSampler(() => consumed);
+  return async () => {
+    stopping = true;
+    await done;
+    await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
+    await new Promise<void>((resolve) => producer.disconnect(10_000, () => resolve()));
+    void undelivered;
+  };
+}
+
+async function main(): Promise<void> {
+  process.on('unhandledRejection', (err) => {
+    write({ ev: 'fatal', err: String(err) });
+    process.exit(71);
+  });
+  const stop = process.env.BENCH_MODE === 'passthrough' ? await runPassthrough() : await runPipeline();
+  write({ ev: 'started' });
+  let stopping = false;
+  process.on('SIGTERM', () => {
+    if (stopping) return;
+    stopping = true;
+    stop().then(
+      () => {
+        write({ ev: 'stopped' });
+        process.exit(0);
+      },
+      (err: unknown) => {
+        write({ ev: 'fatal', err: String(err) });
+        process.exit(1);
+      },
+    );
+  });
+}
+
+main().catch((err: unknown) => {
+  write({ ev: 'fatal', err: err instanceof Error ? err.message : String(err) });
+  process.exit(72);
+});

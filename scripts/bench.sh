@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# `npm run bench -- <scenario...|all> [options]`: installs what is missing, builds, starts its own
+# Kafka and Redis (ports apart from the tests': Kafka 29092/29093, Redis 26379, run dir .run/bench)
+# unless KAFKA_BROKERS / REDIS_URL are given, runs the harness (bench/harness.ts), and stops what
+# it started. Options: --records N (1000000), --runs N (3), --seed N, --partitions N (6),
+# --latency-seconds N (20), --out FILE, --env K=V. See docs/benchmarks.md.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+[ $# -gt 0 ] || set -- all
+
+bash scripts/setup.sh
+ensure_node
+export PATH="$ROOT/node_modules/.bin:$PATH"
+
+log "build"
+tsc -p tsconfig.json
+tsc -p tsconfig.build.json
+
+export KAFKA_PORT=${BENCH_KAFKA_PORT:-29092} KAFKA_CONTROLLER_PORT=${BENCH_KAFKA_CONTROLLER_PORT:-29093}
+export REDIS_PORT=${BENCH_REDIS_PORT:-26379}
+export STREAM_RUN_DIR=${BENCH_RUN_DIR:-$ROOT/.run/bench}
+# The broker gets more heap than the tests' default: a million records per input.
+export KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms512m -Xmx1g}
+unset KAFKA_SASL_PORT
+
+started=()
+cleanup() {
+  local what
+  for what in "${started[@]}"; do
+    case $what in
+      kafka) bash scripts/kafka.sh stop >/dev/null 2>&1 || true ;;
+      redis) bash scripts/redis.sh stop >/dev/null 2>&1 || true ;;
+    esac
+  done
+}
+trap cleanup EXIT
+if [ -z "${KAFKA_BROKERS:-}" ]; then
+  started+=(kafka)
+  bash scripts/kafka.sh start --clean
+  export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
+  export BENCH_KAFKA_VERSION=${KAFKA_VERSION:-4.1.1}
+fi
+if [ -z "${REDIS_URL:-}" ]; then
+  started+=(redis)
+  bash scripts/redis.sh start --clean
+  export REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+fi
+
+log "bench (kafka $KAFKA_BROKERS, redis $REDIS_URL): $*"
+node --enable-source-maps build/bench/harness.js "$@"

@@ -1,0 +1,82 @@
+/**
+ * A short run of the benchmark harness (bench/harness.ts) against the test broker and Redis:
+ * tiny N, one run, passthrough and fraud-eos. It checks the results file is well-formed and
+ * the counts add up; it asserts nothing about speed (the machine is shared during tests).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { runBench, type BenchResults } from '../../bench/harness.js';
+import { infra } from '../helpers/env.js';
+
+const RECORDS = 5000;
+
+describe('bench harness smoke run', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('runs passthrough and fraud-eos and writes consistent results', { timeout: 240_000 }, async () => {
+    const { brokers, redisUrl } = infra();
+    const out = join(dir, 'results.json');
+    await runBench(['passthrough', 'fraud-eos'], {
+      records: RECORDS,
+      runs: 1,
+      seed: 7,
+      partitions: 3,
+      latencyRates: [],
+      latencySeconds: 1,
+      recoveryRate: 100,
+      scaleMembers: [1],
+      out,
+      brokers,
+      redisUrl,
+      memberEnv: {},
+      log: () => undefined,
+    });
+    const r = JSON.parse(readFileSync(out, 'utf8')) as BenchResults;
+    assert.equal(typeof r.startedAt, 'string');
+    assert.equal(typeof r.finishedAt, 'string');
+    assert.ok(r.machine.cpus >= 1);
+    assert.match(r.versions.node, /^v\d+/);
+    assert.deepEqual(
+      r.throughput.map((t) => t.scenario),
+      ['passthrough', 'fraud-eos'],
+    );
+    for (const t of r.throughput) {
+      assert.equal(t.runs.length, 1);
+      const run = t.runs[0];
+      assert.equal(run.records, RECORDS);
+      assert.equal(run.members, 1);
+      // Every input record was consumed by the member, once.
+      assert.equal(
+        run.perMember.reduce((a, m) => a + m.consumed, 0),
+        RECORDS,
+        `${t.scenario}: consumed`,
+      );
+      assert.ok(run.seconds > 0 && Number.isFinite(run.eventsPerSecond) && run.eventsPerSecond > 0);
+      assert.ok(run.cpuSecondsPerMillion > 0);
+      assert.ok(run.peakRssMb > 0);
+      assert.ok(run.redisCommandsPerRecord >= 0);
+      assert.equal(t.eventsPerSecond.median, run.eventsPerSecond);
+      assert.ok(
+        t.eventsPerSecond.min <= t.eventsPerSecond.median &&
+          t.eventsPerSecond.median <= t.eventsPerSecond.max,
+      );
+    }
+    const [pass, eos] = r.throughput;
+    // The passthrough copies every record; the fraud trigger sends none to the DLQ or late topic
+    // (sim event times stay within the out-of-orderness bound).
+    assert.equal(pass.runs[0].outputs.out, RECORDS);
+    assert.equal(eos.runs[0].outputs.dlq, 0);
+    assert.equal(eos.runs[0].outputs.late, 0);
+    assert.ok(eos.runs[0].outputs.out >= 0);
+    assert.ok(eos.runs[0].redisCommandsPerRecord > 0);
+    // Floors: each is judged, or skipped when its scenario did not run.
+    const byName = new Map(r.floors.map((f) => [f.name, f]));
+    assert.equal(typeof byName.get('fraud EOS events/s')?.pass, 'boolean');
+    assert.equal(typeof byName.get('fraud EOS / passthrough')?.pass, 'boolean');
+    assert.equal(byName.get('recovery after SIGKILL s')?.pass, null);
+  });
+});
