@@ -1120,8 +1120,11 @@ export class StreamRuntime {
 
   private onClientError(client: string, err: LibrdKafkaError): void {
     this.lastClientError = describeError(err);
-    const all = err.code === -187; /* ERR__ALL_BROKERS_DOWN */
-    this.o.health.kafkaConnected = !all;
+    // The error event carries code -1 for ERR__ALL_BROKERS_DOWN (-187), so the message decides
+    // too. Other errors (one transport failure) say nothing about being connected: the statistics
+    // or the next committed transaction set it back.
+    const all = err.code === -187 || /all broker connections are down/i.test(err.message);
+    if (all) this.o.health.kafkaConnected = false;
     if (err.isFatal) {
       this.fatal(
         new FatalRuntimeError(`${client} fatal error: ${describeError(err)}`, String(err.code), {
