@@ -121,6 +121,15 @@ export class StreamRuntime {
    * that refusal would skip the aborted records).
    */
   private readonly origins = new Map<string, number>();
+  /**
+   * The lowest offset of records that arrived for a partition with no task: the consume call
+   * that served the rebalance can already hold records of a partition whose assignment is
+   * still queued. They are not processed, so the task, once created, must seek back before
+   * its first record, or the next commit would skip them.
+   */
+  private readonly early = new Map<string, number>();
+  /** The offset the first record of a newly created or rewound task should have, to log where it differs. */
+  private readonly expectFirst = new Map<string, number>();
   private readonly events: Array<{ kind: 'assign' | 'revoke'; partitions: TopicPartition[]; lost: boolean }> =
     [];
   private readonly stageByTopic = new Map<string, { plan: TopologyPlan; stage: KeyedStagePlan }>();
@@ -321,6 +330,7 @@ export class StreamRuntime {
   }
 
   private dueToCommit(): boolean {
+    if (this.deliveryErrors.length > 0) return true;
     if (this.txnBytes >= this.o.maxBatchBytes) {
       this.o.metrics.limitExceeded.inc({ limit: 'max-batch-bytes' });
       return true;
@@ -357,8 +367,21 @@ export class StreamRuntime {
     for (const m of messages) {
       const key = tpKey(m.topic, m.partition);
       const t = this.tasks.get(key);
-      // A record for a partition we no longer own (revoked while it was in flight) is not ours to process.
-      if (!t) continue;
+      // A record for a partition we no longer own (revoked while it was in flight) is not ours
+      // to process; one for a partition whose assignment is queued is re-read once its task exists.
+      if (!t) {
+        this.early.set(key, Math.min(this.early.get(key) ?? m.offset, m.offset));
+        continue;
+      }
+      const expected = this.expectFirst.get(key);
+      if (expected !== undefined) {
+        this.expectFirst.delete(key);
+        if (m.offset !== expected && this.sourceByTopic.has(m.topic))
+          o.logger.warn(
+            { partition: key, expected, offset: m.offset },
+            'first record after assignment or rewind is not at the committed offset',
+          );
+      }
       const record = toInput(m);
       if (!this.committed.has(key) && !this.origins.has(key)) this.origins.set(key, m.offset);
       this.txnBytes += m.size + (m.key?.length ?? 0);
@@ -464,15 +487,24 @@ export class StreamRuntime {
     return {
       emit: (r: OutputRecord) => {
         const headers = r.headers ? Object.entries(r.headers).map(([k, v]) => ({ [k]: v })) : undefined;
-        this.producer!.produce(
-          r.topic,
-          r.partition ?? null,
-          r.value,
-          r.key,
-          r.timestamp ?? null,
-          undefined,
-          headers,
-        );
+        try {
+          this.producer!.produce(
+            r.topic,
+            r.partition ?? null,
+            r.value,
+            r.key,
+            r.timestamp ?? null,
+            undefined,
+            headers,
+          );
+        } catch (err) {
+          // A transaction in an abortable state (a failed delivery, the broker restarting)
+          // refuses records with ERR__STATE, and a full queue with ERR__QUEUE_FULL. Both end
+          // this transaction, not the process: the commit aborts it and the batch is re-read.
+          if (!isKafkaError(err)) throw err;
+          this.deliveryErrors.push(err);
+          return;
+        }
         this.undelivered++;
         this.produced.set(r.topic, (this.produced.get(r.topic) ?? 0) + 1);
         if (r.committed) this.onCommitted.push(r.committed);
@@ -677,7 +709,10 @@ export class StreamRuntime {
       }
       const target = c?.offset ?? this.origins.get(key);
       // Nothing committed and nothing consumed: the position is still where the reset put it.
-      if (target !== undefined) await this.seek(t.task.topic, t.task.partition, target);
+      if (target !== undefined) {
+        await this.seek(t.task.topic, t.task.partition, target);
+        this.expectFirst.set(key, target);
+      }
     }
   }
 
@@ -791,6 +826,8 @@ export class StreamRuntime {
       this.tasks.delete(key);
       this.committed.delete(key);
       this.origins.delete(key);
+      this.early.delete(key);
+      this.expectFirst.delete(key);
       o.metrics.watermark.remove({ topic: tp.topic, partition: String(tp.partition) });
       o.metrics.eventTimeLag.remove({ topic: tp.topic, partition: String(tp.partition) });
       o.metrics.consumerLag.remove({ topic: tp.topic, partition: String(tp.partition) });
@@ -826,6 +863,19 @@ export class StreamRuntime {
     } catch (err) {
       o.health.restoringTasks = 0;
       throw err;
+    }
+    for (const tp of partitions) {
+      const key = tpKey(tp.topic, tp.partition);
+      const first = this.early.get(key);
+      if (first === undefined) continue;
+      this.early.delete(key);
+      const target = this.committed.get(key)?.offset ?? first;
+      o.logger.warn(
+        { partition: key, firstEarlyOffset: first, seekTo: target },
+        'records arrived before their task existed; seeking back to the committed offset',
+      );
+      await this.seek(tp.topic, tp.partition, target);
+      this.expectFirst.set(key, target);
     }
     this.consumer?.resume(partitions);
     o.metrics.assignedPartitions.set(this.tasks.size);
@@ -878,8 +928,10 @@ export class StreamRuntime {
     const o = this.o;
     const key = tpKey(tp.topic, tp.partition);
     const snapshot = committed?.metadata ? safeParse(committed.metadata) : undefined;
-    if (committed && committed.offset >= 0)
+    if (committed && committed.offset >= 0) {
       this.committed.set(key, { offset: committed.offset, metadata: committed.metadata });
+      this.expectFirst.set(key, committed.offset);
+    }
     const sources = this.sourceByTopic.get(tp.topic);
     if (sources) {
       const members = sources.map(
