@@ -185,7 +185,19 @@ class Kafka {
 
   /** Partition -> committed offset of the group (-1 when none). */
   async committed(group: string, topics: string[]): Promise<Map<string, number>> {
-    const r = await (await this.adminClient()).fetchOffsets({ groupId: group, topics });
+    const admin = await this.adminClient();
+    let r: Awaited<ReturnType<typeof admin.fetchOffsets>>;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        r = await admin.fetchOffsets({ groupId: group, topics });
+        break;
+      } catch (err) {
+        // A broker that has just started answers COORDINATOR_LOAD_IN_PROGRESS for a while.
+        const code = (err as { code?: number }).code;
+        if (attempt >= 50 || (code !== 14 && code !== 15)) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
     const out = new Map<string, number>();
     for (const t of r) for (const p of t.partitions) out.set(`${t.topic}/${p.partition}`, Number(p.offset));
     return out;

@@ -88,8 +88,10 @@ export const envSchema = z.object({
   ).default(1_000_000),
   AUTO_OFFSET_RESET: z.enum(['earliest', 'latest']).default('earliest'),
   STATIC_MEMBERSHIP: z.enum(['true', 'false'], { message: 'true or false' }).default('true'),
+  // Per store and per task: a member with 6 keyed tasks keeps up to 60,000 clean entries per store.
+  // 100,000 held 1M distinct fraud customers' windows at about 1 GB RSS (docs/benchmarks.md).
   STATE_CACHE_ENTRIES: positiveInt('a whole number of entries from 1 to 10000000', 10_000_000).default(
-    100_000,
+    10_000,
   ),
   PIPELINES: z
     .string()
