@@ -579,28 +579,33 @@ export class KeyedTask {
   ): void {
     const entry = cache.get(key);
     if (!entry) return;
-    const windows = { ...(entry.value as WindowMap) };
+    // Updated in place, as in processRecord: the slot turns dirty below, so an abort drops it
+    // and reloads the committed value. A copy and a sort of every open window per firing made
+    // this quadratic in the windows a key keeps open.
+    const windows = entry.value as WindowMap;
     const size = agg.window!.sizeMs;
-    const starts = Object.keys(windows)
-      .map(Number)
-      .sort((a, b) => a - b);
-    let fired = false;
-    for (const start of starts) {
+    const closed: number[] = [];
+    let firstOpen = Number.POSITIVE_INFINITY;
+    for (const k of Object.keys(windows)) {
+      const start = Number(k);
+      if (isClosed({ end: start + size }, wm)) closed.push(start);
+      else if (start < firstOpen) firstOpen = start;
+    }
+    if (closed.length === 0) return;
+    closed.sort((a, b) => a - b);
+    for (const start of closed) {
       const window = { start, end: start + size };
-      if (!isClosed(window, wm)) break;
       const acc = windows[String(start)];
       delete windows[String(start)];
       this.open--;
-      fired = true;
       for (const e of agg.windowEmitters) {
         const out = e.fn(key, window, acc);
         if (out !== null && out !== undefined) emitKeyed(emitter, e, key, out, timestamp);
       }
     }
-    if (!fired) return;
     // Window state expires as soon as its window has fired.
-    if (Object.keys(windows).length === 0) cache.delete(key);
-    else cache.put(key, { value: windows, due: dueOf(windows, size) });
+    if (firstOpen === Number.POSITIVE_INFINITY) cache.delete(key);
+    else cache.put(key, { value: windows, due: firstOpen + size - 1 });
   }
 
   private async refreshNextDue(wm: number): Promise<void> {
@@ -733,12 +738,6 @@ function emitKeyed(
     timestamp,
     ...(observe ? { committed: () => observe(key, out) } : {}),
   });
-}
-
-function dueOf(windows: WindowMap, sizeMs: number): number {
-  let min = Number.POSITIVE_INFINITY;
-  for (const k of Object.keys(windows)) min = Math.min(min, Number(k));
-  return min + sizeMs - 1;
 }
 
 export type { StoredEntry };
