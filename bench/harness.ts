@@ -8,9 +8,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -30,6 +30,8 @@ import { ensureTopics } from '../src/runtime/kafka/topics.js';
 import { internalTopics } from '../src/runtime/topology.js';
 
 const MEMBER = fileURLToPath(new URL('./member.js', import.meta.url));
+/** Every member's log lines (all but the samples) are kept here for post-mortems. */
+const MEMBER_LOGS = join(process.env.STREAM_RUN_DIR ?? '.run/bench', 'member-logs');
 export const SCENARIOS = [
   'passthrough',
   'fraud-eos',
@@ -177,6 +179,10 @@ class Kafka {
     );
   }
 
+  async exists(topic: string): Promise<boolean> {
+    return (await (await this.adminClient()).listTopics()).includes(topic);
+  }
+
   /** Partition -> end offset (high watermark). */
   async ends(topic: string): Promise<Map<number, number>> {
     const r = await (await this.adminClient()).fetchTopicOffsets(topic);
@@ -320,6 +326,7 @@ class Member {
   readonly lines: MemberLine[] = [];
   first: MemberLine | undefined;
   last: MemberLine | undefined;
+  readonly logFile: string;
   exited: Promise<number | null>;
 
   constructor(
@@ -332,7 +339,12 @@ class Member {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.exited = new Promise((resolve) => this.proc.once('exit', (code) => resolve(code)));
+    mkdirSync(MEMBER_LOGS, { recursive: true });
+    this.logFile = join(MEMBER_LOGS, `${name}.log`);
+    const file = createWriteStream(this.logFile);
+    this.proc.once('exit', () => file.end());
     createInterface({ input: this.proc.stdout! }).on('line', (line) => {
+      if (!line.includes('"ev":"sample"')) file.write(`${line}\n`);
       let m: MemberLine;
       try {
         m = JSON.parse(line) as MemberLine;
@@ -345,7 +357,10 @@ class Member {
       if (m.ev === 'fatal' || (m.ev === 'log' && (m as { level?: string }).level === 'error'))
         log(`  ${name}: ${line.slice(0, 400)}`);
     });
-    createInterface({ input: this.proc.stderr! }).on('line', (line) => log(`  ${name} stderr: ${line}`));
+    createInterface({ input: this.proc.stderr! }).on('line', (line) => {
+      file.write(`stderr: ${line}\n`);
+      log(`  ${name} stderr: ${line}`);
+    });
   }
 
   get pid(): number {
@@ -454,7 +469,16 @@ async function waitDone(
   const deadline = Date.now() + timeoutMs;
   const inputEnds = await kafka.ends(s.input);
   for (;;) {
-    if (Date.now() > deadline) throw new Error(`${app}: not done after ${timeoutMs} ms`);
+    if (Date.now() > deadline) {
+      const committed = await kafka.committed(app, topics);
+      const behind = [...inputEnds]
+        .filter(([p, end]) => (committed.get(`${s.input}/${p}`) ?? -1) < end)
+        .map(([p, end]) => `${s.input}/${p} committed ${committed.get(`${s.input}/${p}`) ?? -1} of ${end}`);
+      throw new Error(
+        `${app}: not done after ${timeoutMs} ms (${behind.join('; ') || 'keyed stage behind'}); ` +
+          `member logs: ${members.map((m) => m.logFile).join(' ')}`,
+      );
+    }
     for (const m of members)
       if (m.proc.exitCode !== null) throw new Error(`${m.name} exited with ${m.proc.exitCode}`);
     const committed = await kafka.committed(app, topics);
@@ -487,13 +511,21 @@ async function throughputRun(
     o.partitions,
     s.pipeline === 'branch-totals' ? [outs.out] : [],
   );
+  // The DLQ and late topics belong to the input topic, so earlier runs over it left records there.
+  const shared =
+    s.pipeline === 'passthrough'
+      ? undefined
+      : { dlq: internalTopics.dlq(s.input), late: internalTopics.late(s.input) };
+  const before: Record<string, number> = {};
+  for (const [name, topic] of Object.entries(shared ?? {}))
+    before[name] = (await kafka.exists(topic)) ? await kafka.countCommitted(topic, 500) : 0;
   const calls0 = await redisCalls(redis);
   const ms: Member[] = [];
   for (let i = 0; i < members; i++)
     ms.push(new Member(`${app}-m${i}`, memberEnv(o, app, `m${i}`, s, outs), o.log));
   try {
     await Promise.all(ms.map((m) => m.waitFor((l) => l.ev === 'started', 120_000)));
-    const end = await waitDone(kafka, app, s, ms, 1_800_000);
+    const end = await waitDone(kafka, app, s, ms, Math.max(120_000, o.records));
     const calls1 = await redisCalls(redis);
     // One more sample after the end, for the CPU time up to it.
     await sleep(250);
@@ -513,10 +545,8 @@ async function throughputRun(
           ? [...(await kafka.ends(topic)).values()].reduce((a, b) => a + b, 0)
           : await kafka.countCommitted(topic);
     }
-    if (s.pipeline !== 'passthrough') {
-      outputs.dlq = await kafka.countCommitted(internalTopics.dlq(s.input), 500);
-      outputs.late = await kafka.countCommitted(internalTopics.late(s.input), 500);
-    }
+    for (const [name, topic] of Object.entries(shared ?? {}))
+      outputs[name] = (await kafka.countCommitted(topic, 500)) - before[name];
     const run: ThroughputRun = {
       members,
       records: o.records,
