@@ -26,6 +26,7 @@ import {
   type Message,
 } from '../src/runtime/kafka/client.js';
 import { librdkafkaConfig } from '../src/runtime/kafka/client-config.js';
+import { isKafkaError } from '../src/runtime/kafka/errors.js';
 import { ensureTopics } from '../src/runtime/kafka/topics.js';
 import { internalTopics } from '../src/runtime/topology.js';
 
@@ -198,10 +199,10 @@ class Kafka {
         r = await admin.fetchOffsets({ groupId: group, topics });
         break;
       } catch (err) {
-        // A broker that has just started answers COORDINATOR_LOAD_IN_PROGRESS for a while.
-        const code = (err as { code?: number }).code;
-        if (attempt >= 50 || (code !== 14 && code !== 15)) throw err;
-        await new Promise((resolve) => setTimeout(resolve, 200));
+        // A broker that has just started answers COORDINATOR_LOAD_IN_PROGRESS (14) or
+        // COORDINATOR_NOT_AVAILABLE (15) for a while.
+        if (attempt >= 50 || !isKafkaError(err) || (err.code !== 14 && err.code !== 15)) throw err;
+        await sleep(200);
       }
     }
     const out = new Map<string, number>();
