@@ -56,10 +56,8 @@ export const DEFAULT_LIMITS: Readonly<EngineLimits> = {
 
 const MAX_ERROR_MESSAGE = 1024;
 
-/** Watermarks cross the repartition topic as text; -Infinity ("no watermark yet") has no JSON form. */
+/** Watermarks in headers are text; -Infinity ("no watermark yet") has no JSON form. */
 export const encodeWatermark = (w: number): string => (Number.isFinite(w) ? String(w) : '-inf');
-export const decodeWatermark = (s: string | undefined): number =>
-  s === undefined || s === '-inf' ? Number.NEGATIVE_INFINITY : Number(s);
 const finiteOrNull = (n: number): number | null => (Number.isFinite(n) ? n : null);
 const nullToNegInf = (n: number | null): number => (n === null ? Number.NEGATIVE_INFINITY : n);
 
@@ -178,16 +176,19 @@ export class SourceTask {
     return true;
   }
 
-  private encodeOutput(value: unknown, topic: string): Buffer {
-    const bytes = Buffer.from(JSON.stringify(value));
-    if (bytes.length > this.limits.maxRecordBytes) {
+  private encodeOutput(value: unknown, topic: string): string {
+    const text = JSON.stringify(value);
+    // Characters bound bytes from below (at most 3 bytes each in UTF-8): count only when it may matter.
+    const max = this.limits.maxRecordBytes;
+    const bytes = text.length * 3 <= max ? text.length : Buffer.byteLength(text);
+    if (bytes > max) {
       this.hooks.limitExceeded?.('max-record-bytes');
       throw new InvalidRecordError(
-        `its record for ${topic} would be ${bytes.length} bytes, over MAX_RECORD_BYTES=${this.limits.maxRecordBytes}`,
+        `its record for ${topic} would be ${bytes} bytes, over MAX_RECORD_BYTES=${max}`,
         'record-too-large',
       );
     }
-    return bytes;
+    return text;
   }
 
   private walk(
@@ -208,7 +209,7 @@ export class SourceTask {
           out.push({
             topic: node.topic,
             key: node.key(value),
-            value: this.encodeOutput(node.value(value), node.topic),
+            value: Buffer.from(this.encodeOutput(node.value(value), node.topic)),
             timestamp: record.timestamp,
             ...(observe ? { committed: () => observe(value) } : {}),
           });
@@ -223,20 +224,21 @@ export class SourceTask {
             );
           }
           const topic = internalTopics.repartition(this.app, this.pipeline, node.stage.name);
+          const body = this.encodeOutput(value, topic);
+          const meta: DataMeta = [
+            this.partition,
+            finiteOrNull(wm),
+            eventTime,
+            record.topic,
+            record.partition,
+            record.offset,
+          ];
           out.push({
             topic,
             partition: partitionForKey(key, this.repartitionPartitions(node.stage)),
             key,
-            value: this.encodeOutput(value, topic),
+            value: Buffer.from(`${JSON.stringify(meta)}\n${body}`),
             timestamp: record.timestamp,
-            headers: {
-              [H.upstreamPartition]: String(this.partition),
-              [H.upstreamWatermark]: encodeWatermark(wm),
-              [H.eventTime]: String(eventTime),
-              [H.sourceTopic]: record.topic,
-              [H.sourcePartition]: String(record.partition),
-              [H.sourceOffset]: String(record.offset),
-            },
           });
           break;
         }
@@ -253,21 +255,11 @@ export class SourceTask {
     const wm = this.watermark.current;
     if (!idle && !(wm > this.broadcastWatermark)) return;
     this.broadcastWatermark = Math.max(this.broadcastWatermark, wm);
+    const meta: ControlMeta = [this.partition, finiteOrNull(wm), idle ? 1 : 0];
+    const control = Buffer.from(JSON.stringify(meta));
     for (const r of this.repartitions) {
       for (let p = 0; p < r.partitions; p++) {
-        emitter.emit({
-          topic: r.topic,
-          partition: p,
-          key: null,
-          value: null,
-          timestamp,
-          headers: {
-            [H.control]: 'watermark',
-            [H.upstreamPartition]: String(this.partition),
-            [H.upstreamWatermark]: encodeWatermark(wm),
-            [H.idle]: idle ? '1' : '0',
-          },
-        });
+        emitter.emit({ topic: r.topic, partition: p, key: null, value: control, timestamp });
       }
     }
   }
@@ -360,6 +352,71 @@ function collectStages(nodes: PlanNode[], acc: KeyedStagePlan[] = []): KeyedStag
   return acc;
 }
 
+/**
+ * A repartition record's value is one line of runtime metadata, a newline, then the record's
+ * JSON (which never contains a raw newline). Six headers per record cost more to produce and
+ * consume than the rest of the source stage together, and this shape also lets the keyed task
+ * pass the original JSON on to the late and dead-letter topics without re-encoding it.
+ *
+ *   data:    [upstream partition, watermark before the record or null, event time,
+ *             source topic, source partition, source offset] "\n" JSON      (key = group key)
+ *   control: [upstream partition, watermark or null, idle 0|1]                 (key = null)
+ */
+type DataMeta = [number, number | null, number, string, number, number];
+type ControlMeta = [number, number | null, 0 | 1];
+
+interface RepartitionData {
+  eventTime: number;
+  origin: { topic: string; partition: number; offset: number };
+  body: Buffer;
+}
+
+interface RepartitionItem {
+  upstream: number;
+  watermark: number;
+  idle: boolean;
+  /** Undefined for a watermark control record. */
+  data: RepartitionData | undefined;
+}
+
+const NEWLINE = 0x0a;
+
+function readRepartitionRecord(record: InputRecord, upstreamPartitions: number): RepartitionItem {
+  const invalid = (what: string) => new InvalidRecordError(what, 'invalid-repartition-record');
+  const value = record.value;
+  if (value === null) throw invalid('repartition record without a value');
+  const nl = record.key === null ? value.length : value.indexOf(NEWLINE);
+  let meta: unknown;
+  try {
+    meta = nl < 0 ? null : JSON.parse(value.toString('utf8', 0, nl));
+  } catch {
+    meta = null;
+  }
+  const fields = record.key === null ? 3 : 6;
+  if (
+    !Array.isArray(meta) ||
+    meta.length !== fields ||
+    !Number.isInteger(meta[0]) ||
+    meta[0] < 0 ||
+    meta[0] >= upstreamPartitions ||
+    !(meta[1] === null || typeof meta[1] === 'number')
+  )
+    throw invalid(
+      record.key === null ? 'not a watermark control record' : 'repartition record without its metadata line',
+    );
+  if (record.key === null) {
+    const [upstream, watermark, idle] = meta as ControlMeta;
+    return { upstream, watermark: nullToNegInf(watermark), idle: idle === 1, data: undefined };
+  }
+  const [upstream, watermark, eventTime, topic, partition, offset] = meta as DataMeta;
+  return {
+    upstream,
+    watermark: nullToNegInf(watermark),
+    idle: false,
+    data: { eventTime, origin: { topic, partition, offset }, body: value.subarray(nl + 1) },
+  };
+}
+
 export interface KeyedTaskSnapshot {
   v: 1;
   w: { w: Array<number | null>; i: number[]; c: number | null };
@@ -374,6 +431,8 @@ export class KeyedTask {
   readonly watermark: CombinedWatermark;
   readonly caches = new Map<string, StoreCache>();
   private readonly changedTableKeys = new Map<string, Set<string>>();
+  /** Entries as the changelog got them in this commit, per store: Redis gets the same text, encoded once. */
+  private readonly encoded = new Map<string, Map<string, string>>();
   private nextDue = Number.POSITIVE_INFINITY;
   /** Windows open in this task's state, committed or not; recounted from the backend by refreshDue. */
   private open = 0;
@@ -432,38 +491,33 @@ export class KeyedTask {
 
   async process(records: readonly InputRecord[], emitter: Emitter): Promise<void> {
     const keys = new Set<string>();
-    for (const r of records)
-      if (r.key !== null && r.headers[H.control] === undefined) keys.add(r.key.toString('utf8'));
+    for (const r of records) if (r.key !== null) keys.add(r.key.toString('utf8'));
     for (const cache of this.caches.values()) await cache.prefetch(keys);
 
     for (const record of records) {
-      const h = record.headers;
-      const upstream = Number(h[H.upstreamPartition]?.toString() ?? NaN);
-      const wm = decodeWatermark(h[H.upstreamWatermark]?.toString());
-      if (h[H.control] !== undefined) {
-        this.watermark.update(upstream, wm, h[H.idle]?.toString() === '1');
-        await this.fireDue(emitter, record.timestamp);
+      let item: RepartitionItem;
+      try {
+        item = readRepartitionRecord(record, this.watermark.upstreamPartitions);
+      } catch (err) {
+        // Only a foreign writer to this internal topic gets here; its record cannot move the watermark.
+        this.hooks.deadLetter(
+          deadLetter(record, err, emitter, this.dlqTopic, record, record.value, this.pipeline),
+        );
         continue;
       }
-      this.watermark.update(upstream, wm, false);
+      this.watermark.update(item.upstream, item.watermark, item.idle);
       await this.fireDue(emitter, record.timestamp);
-      this.processRecord(record, emitter);
+      if (item.data) this.processRecord(record, item.data, emitter);
     }
   }
 
-  private processRecord(record: InputRecord, emitter: Emitter): void {
-    const h = record.headers;
-    const origin = {
-      topic: h[H.sourceTopic]?.toString() ?? record.topic,
-      partition: Number(h[H.sourcePartition]?.toString() ?? record.partition),
-      offset: Number(h[H.sourceOffset]?.toString() ?? record.offset),
-    };
+  private processRecord(record: InputRecord, data: RepartitionData, emitter: Emitter): void {
+    const { origin, body, eventTime } = data;
     const writes: Array<() => void> = [];
     try {
       let created = 0;
       const key = record.key!.toString('utf8');
-      const value: unknown = JSON.parse(record.value!.toString('utf8'));
-      const eventTime = Number(h[H.eventTime]?.toString());
+      const value: unknown = JSON.parse(body.toString('utf8'));
       const watermark = this.watermark.current;
       for (const agg of this.stage.aggregates) {
         const cache = this.caches.get(agg.store)!;
@@ -493,7 +547,7 @@ export class KeyedTask {
           due = Math.min(due, w.end - 1);
         }
         if (updates.length === 0) {
-          writes.push(() => this.late(record, origin, agg.store, eventTime, watermark, lastEnd, emitter));
+          writes.push(() => this.late(record, data, agg.store, watermark, lastEnd, emitter));
           continue;
         }
         writes.push(() => {
@@ -516,9 +570,7 @@ export class KeyedTask {
         writes.push(() => (this.open += created));
       }
     } catch (err) {
-      this.hooks.deadLetter(
-        deadLetter(record, err, emitter, this.dlqTopic, origin, record.value, this.pipeline),
-      );
+      this.hooks.deadLetter(deadLetter(record, err, emitter, this.dlqTopic, origin, body, this.pipeline));
       return;
     }
     // Only once every aggregate accepted the record, so a throwing aggregator changes nothing.
@@ -527,9 +579,8 @@ export class KeyedTask {
 
   private late(
     record: InputRecord,
-    origin: { topic: string; partition: number; offset: number },
+    { origin, body, eventTime }: RepartitionData,
     store: string,
-    eventTime: number,
     watermark: number,
     windowEnd: number,
     emitter: Emitter,
@@ -538,7 +589,7 @@ export class KeyedTask {
     emitter.emit({
       topic: this.lateTopic,
       key: record.key?.toString('utf8') ?? null,
-      value: record.value,
+      value: body,
       timestamp: record.timestamp,
       headers: {
         [H.reason]: 'window-closed',
@@ -642,13 +693,17 @@ export class KeyedTask {
     let any = false;
     for (const cache of this.caches.values()) {
       const topic = this.changelogTopic(cache.store);
+      const encoded = new Map<string, string>();
+      this.encoded.set(cache.store, encoded);
       for (const [key, entry] of cache.dirty()) {
         any = true;
+        let text: string | undefined;
+        if (entry !== null) encoded.set(key, (text = encodeEntry(entry)));
         emitter.emit({
           topic,
           partition: this.partition,
           key,
-          value: entry === null ? null : Buffer.from(encodeEntry(entry)),
+          value: text === undefined ? null : Buffer.from(text),
           timestamp,
         });
       }
@@ -668,10 +723,12 @@ export class KeyedTask {
       stores: [...this.caches.values()].map((cache) => {
         const puts: TaskDelta['stores'][number]['puts'] = [];
         const deletes: string[] = [];
+        const encoded = this.encoded.get(cache.store);
         for (const [key, entry] of cache.dirty()) {
           if (entry === null) deletes.push(key);
-          else puts.push([key, encodeEntry(entry), entry.due]);
+          else puts.push([key, encoded?.get(key) ?? encodeEntry(entry), entry.due]);
         }
+        this.encoded.delete(cache.store);
         return {
           store: cache.store,
           changelogOffset: changelogEnds[cache.store] ?? this.changelogOffsets[cache.store] ?? 0,
@@ -688,6 +745,7 @@ export class KeyedTask {
   }
 
   discardUncommitted(): void {
+    this.encoded.clear();
     for (const c of this.caches.values()) c.discardDirty();
     for (const s of this.changedTableKeys.values()) s.clear();
   }

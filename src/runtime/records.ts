@@ -56,9 +56,4 @@ export const H = {
   pipeline: 'x-pipeline',
   /** On `record-too-large` dead letters, which carry no key or value: the size that was refused. */
   recordBytes: 'x-record-bytes',
-  // Repartition topic internals.
-  control: 'x-control',
-  upstreamPartition: 'x-upstream-partition',
-  upstreamWatermark: 'x-upstream-watermark',
-  idle: 'x-idle',
 } as const;
