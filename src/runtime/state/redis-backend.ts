@@ -46,22 +46,28 @@ if owner ~= ARGV[1] then return 'fenced' end
 if ARGV[2] == 'apply' and redis.call('HEXISTS', KEYS[1], 'in') == 0 then return 'lost' end
 local final = tonumber(ARGV[3]) >= 0
 local a = 5
+-- One variadic command per kind and store: a Lua-to-Redis call per row cost more than the row.
 for s = 1, tonumber(ARGV[4]) do
   local kv, due = KEYS[2 * s], KEYS[2 * s + 1]
   local name, cl, np, nd = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
   a = a + 4
+  local hset, zadd, zrem, hdel = {}, {}, {}, {}
   for _ = 1, np do
     local k, v, d = ARGV[a], ARGV[a + 1], ARGV[a + 2]
     a = a + 3
-    redis.call('HSET', kv, k, v)
-    if d == '' then redis.call('ZREM', due, k) else redis.call('ZADD', due, d, k) end
+    hset[#hset + 1] = k
+    hset[#hset + 1] = v
+    if d == '' then zrem[#zrem + 1] = k else zadd[#zadd + 1] = d; zadd[#zadd + 1] = k end
   end
   for _ = 1, nd do
-    local k = ARGV[a]
+    hdel[#hdel + 1] = ARGV[a]
+    zrem[#zrem + 1] = ARGV[a]
     a = a + 1
-    redis.call('HDEL', kv, k)
-    redis.call('ZREM', due, k)
   end
+  if #hset > 0 then redis.call('HSET', kv, unpack(hset)) end
+  if #zadd > 0 then redis.call('ZADD', due, unpack(zadd)) end
+  if #hdel > 0 then redis.call('HDEL', kv, unpack(hdel)) end
+  if #zrem > 0 then redis.call('ZREM', due, unpack(zrem)) end
   if final then redis.call('HSET', KEYS[1], 'cl:' .. name, cl) end
 end
 if final then redis.call('HSET', KEYS[1], 'in', ARGV[3]) end
@@ -108,7 +114,10 @@ const claimScript = new Script(CLAIM);
 const applyScript = new Script(APPLY);
 const readScript = new Script(READ);
 
-/** Rows per APPLY call: large transactions are split so one script never blocks Redis for long. */
+/**
+ * Rows per APPLY call: large transactions are split so one script never blocks Redis for long,
+ * and so that no variadic call inside it passes more arguments than Lua's unpack allows (8,000).
+ */
 const APPLY_CHUNK = 2000;
 const LOAD_CHUNK = 1000;
 
