@@ -56,6 +56,11 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 ENV NODE_ENV=production
+# Memory, measured by npm run bench (docs/benchmarks.md): glibc gives each librdkafka thread its own
+# malloc arena, and V8 reserved 134 MB for its young generation under this allocation rate.
+# Together these took the fraud trigger's peak RSS over 1M customers from 680 to 529 MB, at the same
+# throughput. bench/harness.ts runs its members with the same two settings.
+ENV MALLOC_ARENA_MAX=2 NODE_OPTIONS=--max-semi-space-size=4
 WORKDIR /app
 # Owned by root and read-only to the service user: the process cannot modify its own code.
 COPY --from=build /app/package.json ./

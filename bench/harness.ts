@@ -335,7 +335,10 @@ class Member {
     env: Record<string, string>,
     log: (msg: string) => void,
   ) {
-    this.proc = spawn(process.execPath, [MEMBER], {
+    // BENCH_MEMBER_WRAPPER runs each member under a tool, e.g. "heaptrack -o .run/heap/m" for native memory.
+    const wrapper = (process.env.BENCH_MEMBER_WRAPPER ?? '').split(' ').filter(Boolean);
+    const [cmd, ...args] = [...wrapper, process.execPath, MEMBER];
+    this.proc = spawn(cmd, args, {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -406,6 +409,12 @@ interface PipelineSetup {
   input: string;
 }
 
+/** The process settings of the Dockerfile's runtime stage: members run as the image runs the service. */
+export const IMAGE_ENV: Readonly<Record<string, string>> = {
+  MALLOC_ARENA_MAX: '2',
+  NODE_OPTIONS: '--max-semi-space-size=4',
+};
+
 function memberEnv(
   o: BenchOptions,
   app: string,
@@ -421,6 +430,7 @@ function memberEnv(
     PROCESSING_GUARANTEE: s.guarantee,
     KAFKA_TOPIC_PARTITIONS: String(o.partitions),
     LOG_LEVEL: 'warn',
+    ...IMAGE_ENV,
     ...(s.pipeline === 'passthrough'
       ? { BENCH_MODE: 'passthrough', BENCH_INPUT: s.input, BENCH_OUTPUT: outputs.out }
       : { BENCH_MODE: 'pipeline', PIPELINES: s.pipeline }),

@@ -101,7 +101,10 @@ async function runPipeline(): Promise<() => Promise<void>> {
     cacheEntriesPerStore: c.state.cacheEntries,
     staticMembership: c.kafka.staticMembership,
     plans: pipelines.map((p) => p.plan),
-    state: new RedisStateStore(redis, { app: c.service.name }),
+    state: new RedisStateStore(redis, {
+      app: c.service.name,
+      onRoundTrip: (op, s) => metrics.redisRoundTrip.observe({ op }, s),
+    }),
     metrics,
     health: new HealthState(),
     logger,
@@ -113,9 +116,27 @@ async function runPipeline(): Promise<() => Promise<void>> {
   await runtime.start();
   startSampler(() => consumed);
   return async () => {
+    write({ ev: 'breakdown', ...(await timeBreakdown(registry)) });
     await runtime.stop();
     redis.disconnect();
   };
+}
+
+/** Seconds spent in each timed part of the loop, and how often: where the wall time went. */
+async function timeBreakdown(registry: Registry): Promise<Record<string, { s: number; n: number }>> {
+  const out: Record<string, { s: number; n: number }> = {};
+  for (const m of await registry.getMetricsAsJSON()) {
+    for (const v of m.values) {
+      const name = String((v as { metricName?: string }).metricName ?? '');
+      if (!name.endsWith('_sum') && !name.endsWith('_count')) continue;
+      const op = typeof v.labels.op === 'string' ? `:${v.labels.op}` : '';
+      const id = `${m.name.replace(/^stream_|_seconds$/g, '')}${op}`;
+      const slot = (out[id] ??= { s: 0, n: 0 });
+      if (name.endsWith('_sum')) slot.s += v.value;
+      else slot.n += v.value;
+    }
+  }
+  return out;
 }
 
 async function runPassthrough(): Promise<() => Promise<void>> {
