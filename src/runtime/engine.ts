@@ -399,7 +399,8 @@ function readRepartitionRecord(record: InputRecord, upstreamPartitions: number):
     !Number.isInteger(meta[0]) ||
     meta[0] < 0 ||
     meta[0] >= upstreamPartitions ||
-    !(meta[1] === null || typeof meta[1] === 'number')
+    !(meta[1] === null || typeof meta[1] === 'number') ||
+    (fields === 6 && !Number.isFinite(meta[2]))
   )
     throw invalid(
       record.key === null ? 'not a watermark control record' : 'repartition record without its metadata line',

@@ -70,16 +70,17 @@ describe('repartition records', () => {
       [
         record(0, 'ann', JSON.stringify(tx('ann', 0))), // no metadata line
         record(1, 'ann', `[0,5,1]\n${JSON.stringify(tx('ann', 0))}`), // metadata of the wrong shape
-        record(2, null, 'not json'),
-        record(3, null, '{"watermark":1}'),
-        record(4, null, '[7,5,0]'), // an upstream partition the task does not have
+        record(2, 'ann', `[0,5,"x","t",0,1]\n${JSON.stringify(tx('ann', 0))}`), // no event time
+        record(3, null, 'not json'),
+        record(4, null, '{"watermark":1}'),
+        record(5, null, '[7,5,0]'), // an upstream partition the task does not have
       ],
       { emit: (r) => out.push(r) },
     );
-    assert.deepEqual(dead, Array(5).fill('invalid-repartition-record'));
+    assert.deepEqual(dead, Array(6).fill('invalid-repartition-record'));
     assert.deepEqual(
       out.map((r) => [r.topic, r.headers?.[H.sourceOffset]]),
-      [0, 1, 2, 3, 4].map((o) => ['transactions-data.dlq', String(o)]),
+      [0, 1, 2, 3, 4, 5].map((o) => ['transactions-data.dlq', String(o)]),
     );
     assert.equal(task.watermark.current, Number.NEGATIVE_INFINITY);
     assert.equal(task.openWindows, 0);
