@@ -55,6 +55,8 @@ export interface BenchOptions {
   /** Recovery: paced load while members are killed. */
   recoveryRate: number;
   scaleMembers: number[];
+  /** Records per scale run: 9 runs of several processes each are the longest part of a full bench. */
+  scaleRecords: number;
   out: string;
   brokers: string;
   redisUrl: string;
@@ -119,7 +121,13 @@ export interface BenchResults {
   throughput: ThroughputResult[];
   latency: Array<{ rate: number; runs: LatencyRun[]; p50Ms: Stat; p99Ms: Stat; p999Ms: Stat }>;
   recovery: Array<{ signal: string; runs: RecoveryRun[]; seconds: Stat }>;
-  scale: Array<{ members: number; eventsPerSecond: Stat; efficiency: number; perMemberCpuSeconds: Stat }>;
+  scale: Array<{
+    members: number;
+    records: number;
+    eventsPerSecond: Stat;
+    efficiency: number;
+    perMemberCpuSeconds: Stat;
+  }>;
   floors: Array<{ name: string; value: number | null; limit: string; pass: boolean | null }>;
 }
 
@@ -178,6 +186,16 @@ class Kafka {
         ...(config ? { config } : {}),
       })),
     );
+  }
+
+  /**
+   * Deletes a finished run's own topics (outputs, repartition, changelogs): otherwise the broker
+   * keeps compacting the last run's changelogs while the next one is measured.
+   */
+  async deleteRunTopics(app: string): Promise<void> {
+    const admin = await this.adminClient();
+    const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${app}-`));
+    if (topics.length > 0) await admin.deleteTopics({ topics });
   }
 
   async exists(topic: string): Promise<boolean> {
@@ -576,6 +594,7 @@ async function throughputRun(
     return run;
   } finally {
     await Promise.all(ms.map((m) => m.stop()));
+    await kafka.deleteRunTopics(app);
   }
 }
 
@@ -834,13 +853,12 @@ export async function runBench(scenarios: Scenario[], o: BenchOptions): Promise<
     writeFileSync(o.out, `${JSON.stringify(results, null, 2)}\n`);
   };
   const tag = uid();
-  const inputs = new Map<GeneratorKind, string>();
-  const input = async (kind: GeneratorKind): Promise<string> => {
-    let t = inputs.get(kind);
-    if (!t) {
-      t = `bench-${kind}-${o.records}-${o.seed}-${tag}`;
-      await preload(kafka, kind, t, o, o.partitions);
-      inputs.set(kind, t);
+  const inputs = new Map<string, string>();
+  const input = async (kind: GeneratorKind, records = o.records): Promise<string> => {
+    const t = `bench-${kind}-${records}-${o.seed}-${tag}`;
+    if (!inputs.has(t)) {
+      await preload(kafka, kind, t, { ...o, records }, o.partitions);
+      inputs.set(t, t);
     }
     return t;
   };
@@ -871,20 +889,23 @@ export async function runBench(scenarios: Scenario[], o: BenchOptions): Promise<
       save();
     }
     if (scenarios.includes('scale')) {
+      const so: BenchOptions = { ...o, records: o.scaleRecords };
       const s: PipelineSetup = {
         pipeline: 'fraud-trigger',
         guarantee: 'exactly_once',
-        input: await input('fraud'),
+        input: await input('fraud', so.records),
       };
       const perCount = new Map<number, ThroughputRun[]>();
       for (const members of o.scaleMembers) {
-        o.log(`scale: ${members} member(s), ${o.runs} run(s)`);
+        o.log(`scale: ${members} member(s), ${o.runs} run(s) over ${so.records} records`);
         const reuse =
-          members === 1 ? results.throughput.find((r) => r.scenario === 'fraud-eos')?.runs : undefined;
+          members === 1 && so.records === o.records
+            ? results.throughput.find((r) => r.scenario === 'fraud-eos')?.runs
+            : undefined;
         const runs = reuse ?? [];
         if (!reuse)
           for (let i = 0; i < o.runs; i++)
-            runs.push(await throughputRun(kafka, redis, o, s, 'scale', members));
+            runs.push(await throughputRun(kafka, redis, so, s, 'scale', members));
         perCount.set(members, runs);
       }
       const one = stat(perCount.get(1)?.map((r) => r.eventsPerSecond) ?? []).median;
@@ -892,6 +913,7 @@ export async function runBench(scenarios: Scenario[], o: BenchOptions): Promise<
         const eps = stat(runs.map((r) => r.eventsPerSecond));
         results.scale.push({
           members,
+          records: so.records,
           eventsPerSecond: eps,
           efficiency: round(eps.median / (members * one)),
           perMemberCpuSeconds: stat(runs.flatMap((r) => r.perMember.map((m) => m.cpuSeconds))),
@@ -989,6 +1011,7 @@ scenarios: ${SCENARIOS.join(', ')}, all
   --seed N           generator seed (default 1)
   --partitions N     partitions of every topic (default 6)
   --latency-seconds N  measured seconds per latency run (default 20)
+  --scale-records N  records per scale run (default 200000, at most --records)
   --out FILE         results file (default bench/results/<date>.json)
   --env K=V          extra member environment, repeatable (e.g. MAX_BATCH_RECORDS=10000)`;
 
@@ -1001,6 +1024,7 @@ async function main(): Promise<void> {
       seed: { type: 'string' },
       partitions: { type: 'string' },
       'latency-seconds': { type: 'string' },
+      'scale-records': { type: 'string' },
       out: { type: 'string' },
       env: { type: 'string', multiple: true },
       help: { type: 'boolean' },
@@ -1031,6 +1055,7 @@ async function main(): Promise<void> {
     latencySeconds: int(values['latency-seconds'], 20),
     recoveryRate: 5000,
     scaleMembers: [1, 2, 3],
+    scaleRecords: Math.min(int(values['scale-records'], 200_000), int(values.records, 1_000_000)),
     out: values.out ?? `bench/results/${date}.json`,
     brokers,
     redisUrl,

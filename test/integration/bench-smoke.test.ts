@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { runBench, type BenchResults } from '../../bench/harness.js';
+import { KafkaJS } from '../../src/runtime/kafka/client.js';
+import { librdkafkaConfig } from '../../src/runtime/kafka/client-config.js';
 import { infra } from '../helpers/env.js';
 
 const RECORDS = 5000;
@@ -20,6 +22,11 @@ describe('bench harness smoke run', () => {
   it('runs passthrough and fraud-eos and writes consistent results', { timeout: 240_000 }, async () => {
     const { brokers, redisUrl } = infra();
     const out = join(dir, 'results.json');
+    const admin = new KafkaJS.Kafka(librdkafkaConfig({ brokers, clientId: 'bench-smoke' })).admin();
+    await admin.connect();
+    const runTopics = async (): Promise<string[]> =>
+      (await admin.listTopics()).filter((t) => /^bench-(passthrough|fraud-eos)-/.test(t));
+    const before = new Set(await runTopics());
     await runBench(['passthrough', 'fraud-eos'], {
       records: RECORDS,
       runs: 1,
@@ -29,6 +36,7 @@ describe('bench harness smoke run', () => {
       latencySeconds: 1,
       recoveryRate: 100,
       scaleMembers: [1],
+      scaleRecords: RECORDS,
       out,
       brokers,
       redisUrl,
@@ -78,5 +86,14 @@ describe('bench harness smoke run', () => {
     assert.equal(typeof byName.get('fraud EOS events/s')?.pass, 'boolean');
     assert.equal(typeof byName.get('fraud EOS / passthrough')?.pass, 'boolean');
     assert.equal(byName.get('recovery after SIGKILL s')?.pass, null);
+    // Each run deletes its own topics, so the broker does not compact them during the next run.
+    try {
+      assert.deepEqual(
+        (await runTopics()).filter((t) => !before.has(t)),
+        [],
+      );
+    } finally {
+      await admin.disconnect();
+    }
   });
 });
