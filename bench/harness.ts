@@ -228,6 +228,27 @@ class Kafka {
     return out;
   }
 
+  /**
+   * Whether a read_committed reader finds any record at or after `from`. Below the end offset
+   * there may be nothing left but commit markers: with several producers writing one partition,
+   * each open transaction's marker lands after the last record.
+   */
+  async anyVisibleFrom(topic: string, partition: number, from: number, quietMs = 500): Promise<boolean> {
+    const c = this.reader(`bench-tail-${uid()}`);
+    await kafkaCall((cb) => c.connect({ timeout: 10_000 }, (err) => cb(err)));
+    c.assign([{ topic, partition, offset: from }]);
+    const until = Date.now() + quietMs;
+    try {
+      while (Date.now() < until) {
+        const batch = await kafkaCall<Message[]>((cb) => c.consume(100, cb));
+        if (batch.some((m) => m.offset >= from)) return true;
+      }
+      return false;
+    } finally {
+      await new Promise<void>((resolve) => c.disconnect(() => resolve()));
+    }
+  }
+
   /** Records in a topic as a read_committed reader sees them (counted by reading it). */
   async countCommitted(topic: string, quietMs = 1500): Promise<number> {
     const c = this.reader(`bench-count-${uid()}`);
@@ -497,28 +518,55 @@ async function waitDone(
   const topics = progressTopics(app, s);
   const deadline = Date.now() + timeoutMs;
   const inputEnds = await kafka.ends(s.input);
+  // When the committed offsets last moved, and keyed partitions already shown to hold nothing more.
+  let lastMove = Date.now();
+  let previous = '';
+  let lastTailCheck = 0;
+  const drained = new Set<string>();
   for (;;) {
     if (Date.now() > deadline) {
       const committed = await kafka.committed(app, topics);
-      const behind = [...inputEnds]
-        .filter(([p, end]) => (committed.get(`${s.input}/${p}`) ?? -1) < end)
-        .map(([p, end]) => `${s.input}/${p} committed ${committed.get(`${s.input}/${p}`) ?? -1} of ${end}`);
+      const ends = new Map([...inputEnds].map(([p, end]) => [`${s.input}/${p}`, end] as [string, number]));
+      if (topics.length > 1)
+        for (const [p, end] of await kafka.ends(topics[1])) ends.set(`${topics[1]}/${p}`, end);
+      const behind = [...ends]
+        .filter(([tp, end]) => (committed.get(tp) ?? -1) < end - (tp.startsWith(s.input) ? 0 : 1))
+        .map(([tp, end]) => `${tp} committed ${committed.get(tp) ?? -1} of ${end}`);
       throw new Error(
-        `${app}: not done after ${timeoutMs} ms (${behind.join('; ') || 'keyed stage behind'}); ` +
-          `member logs: ${members.map((m) => m.logFile).join(' ')}`,
+        `${app}: not done after ${timeoutMs} ms (${behind.join('; ')}); ` +
+          `topics kept; member logs: ${members.map((m) => m.logFile).join(' ')}`,
       );
     }
     for (const m of members)
       if (m.proc.exitCode !== null) throw new Error(`${m.name} exited with ${m.proc.exitCode}`);
     const committed = await kafka.committed(app, topics);
     const now = Date.now();
+    const snapshot = JSON.stringify([...committed]);
+    if (snapshot !== previous) {
+      previous = snapshot;
+      lastMove = now;
+      drained.clear();
+    }
     let done = [...inputEnds].every(([p, end]) => (committed.get(`${s.input}/${p}`) ?? -1) >= end);
     if (done && topics.length > 1) {
       const ends = await kafka.ends(topics[1]);
       const slack = s.guarantee === 'exactly_once' ? 1 : 0;
-      done = [...ends].every(
-        ([p, end]) => end === 0 || (committed.get(`${topics[1]}/${p}`) ?? -1) >= end - slack,
-      );
+      const behind = [...ends].filter(([p, end]) => {
+        const c = committed.get(`${topics[1]}/${p}`) ?? -1;
+        return end > 0 && c < end - slack && !drained.has(`${p}@${c}`);
+      });
+      // A partition that stays below its end for a second is read to its end once: if nothing
+      // is visible past the committed offset, only commit markers are left there.
+      if (behind.length > 0 && now - lastMove >= 1000 && now - lastTailCheck >= 1000) {
+        lastTailCheck = now;
+        for (const [p] of behind) {
+          const c = committed.get(`${topics[1]}/${p}`) ?? -1;
+          if (!(await kafka.anyVisibleFrom(topics[1], p, Math.max(0, c)))) drained.add(`${p}@${c}`);
+        }
+        done = behind.every(([p]) => drained.has(`${p}@${committed.get(`${topics[1]}/${p}`) ?? -1}`));
+        if (done) return lastMove;
+      }
+      done = behind.length === 0;
     }
     if (done) return now;
     await sleep(100);
@@ -552,6 +600,7 @@ async function throughputRun(
   const ms: Member[] = [];
   for (let i = 0; i < members; i++)
     ms.push(new Member(`${app}-m${i}`, memberEnv(o, app, `m${i}`, s, outs), o.log));
+  let finished = false;
   try {
     await Promise.all(ms.map((m) => m.waitFor((l) => l.ev === 'started', 120_000)));
     const end = await waitDone(kafka, app, s, ms, Math.max(120_000, o.records));
@@ -587,6 +636,7 @@ async function throughputRun(
       redisCommandsPerRecord: round((calls1 - calls0) / o.records, 4),
       outputs,
     };
+    finished = true;
     o.log(
       `  ${scenario} x${members}: ${run.eventsPerSecond} ev/s, ${run.cpuSecondsPerMillion} CPU s/M, ` +
         `peak RSS ${run.peakRssMb} MB, ${run.redisCommandsPerRecord} redis cmd/rec, outputs ${JSON.stringify(outputs)}`,
@@ -594,7 +644,12 @@ async function throughputRun(
     return run;
   } finally {
     await Promise.all(ms.map((m) => m.stop()));
-    await kafka.deleteRunTopics(app);
+    // A topic left behind costs the next run some broker CPU, not its correctness. A failed
+    // run's topics are kept for diagnosis.
+    if (finished)
+      await kafka
+        .deleteRunTopics(app)
+        .catch((err: unknown) => o.log(`  could not delete ${app}-*: ${String(err)}`));
   }
 }
 
@@ -853,12 +908,12 @@ export async function runBench(scenarios: Scenario[], o: BenchOptions): Promise<
     writeFileSync(o.out, `${JSON.stringify(results, null, 2)}\n`);
   };
   const tag = uid();
-  const inputs = new Map<string, string>();
+  const inputs = new Set<string>();
   const input = async (kind: GeneratorKind, records = o.records): Promise<string> => {
     const t = `bench-${kind}-${records}-${o.seed}-${tag}`;
     if (!inputs.has(t)) {
       await preload(kafka, kind, t, { ...o, records }, o.partitions);
-      inputs.set(t, t);
+      inputs.add(t);
     }
     return t;
   };
