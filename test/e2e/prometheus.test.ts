@@ -5,15 +5,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { loadConfig } from '../../src/config/env.js';
 import { resolvePipelines } from '../../src/pipelines/index.js';
 import { declaredTopics } from '../../src/topics/registry.js';
-import { infra, uniqueName } from '../helpers/env.js';
+import { infra, repoRoot, uniqueName } from '../helpers/env.js';
 import { createTopics, produce } from '../helpers/kafka.js';
 import { startService, type ServiceProcess } from '../helpers/service.js';
 
@@ -27,15 +26,6 @@ import { startService, type ServiceProcess } from '../helpers/service.js';
 const PROMETHEUS = process.env.PROMETHEUS ?? '/usr/bin/prometheus';
 const PROMTOOL = process.env.PROMTOOL ?? '/usr/bin/promtool';
 
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'helm/stream-template/Chart.yaml'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('repository root not found above the test file');
-    dir = up;
-  }
-  return dir;
-}
 const ROOT = repoRoot();
 const ALERTS = join(ROOT, 'helm/stream-template/files/alerts.yaml');
 const DASHBOARD = join(ROOT, 'helm/stream-template/dashboards/stream-template.json');

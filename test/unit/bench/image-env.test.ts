@@ -1,19 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { IMAGE_ENV } from '../../../bench/harness.js';
-
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'Dockerfile'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('repository root not found above the test file');
-    dir = up;
-  }
-  return dir;
-}
+import { repoRoot } from '../../helpers/env.js';
 
 /** `ENV` instructions of the Dockerfile's last stage, as name -> value. */
 function runtimeEnv(dockerfile: string): Record<string, string> {

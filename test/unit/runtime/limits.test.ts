@@ -2,28 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { branchTotalsConfig } from '../../../src/pipelines/branch-totals/branch-totals.config.js';
 import { branchTotalsTopology } from '../../../src/pipelines/branch-totals/branch-totals.topology.js';
-import { fraudTriggerConfig } from '../../../src/pipelines/fraud-trigger/fraud-trigger.config.js';
-import { fraudTriggerTopology } from '../../../src/pipelines/fraud-trigger/fraud-trigger.topology.js';
-import { DEFAULT_LIMITS, KeyedTask, type EngineLimits } from '../../../src/runtime/engine.js';
+import { DEFAULT_LIMITS, KeyedTask } from '../../../src/runtime/engine.js';
 import { H } from '../../../src/runtime/records.js';
 import { TopologyTestDriver } from '../../../src/runtime/testing/driver.js';
-
-const T0 = Date.parse('2024-01-01T00:00:00Z');
-const HOUR = 3_600_000;
-const tx = (customer: string, ms: number) => ({
-  customer,
-  transaction_type: 'shopping',
-  online_payment_amount: 0,
-  in_store_payment_amount: 10,
-  lat: 44.7,
-  lon: 20.4,
-  transaction_datetime: new Date(T0 + ms).toISOString(),
-});
-
-async function fraudDriver(limits: Partial<EngineLimits>, repartitionPartitions = 1) {
-  const plan = fraudTriggerTopology(fraudTriggerConfig({}));
-  return new TopologyTestDriver(plan, { commitEvery: 1, repartitionPartitions, limits }).start();
-}
+import { fraudDriver, HOUR, T0, tx } from '../../helpers/fraud.js';
 
 const dlq = (d: TopologyTestDriver) => d.read('transactions-data.dlq');
 

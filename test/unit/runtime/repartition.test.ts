@@ -1,27 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fraudTriggerConfig } from '../../../src/pipelines/fraud-trigger/fraud-trigger.config.js';
-import { fraudTriggerTopology } from '../../../src/pipelines/fraud-trigger/fraud-trigger.topology.js';
 import { KeyedTask } from '../../../src/runtime/engine.js';
 import { H, type InputRecord, type OutputRecord } from '../../../src/runtime/records.js';
-import { TopologyTestDriver } from '../../../src/runtime/testing/driver.js';
-
-const T0 = Date.parse('2024-01-01T00:00:00Z');
-const HOUR = 3_600_000;
-const tx = (customer: string, ms: number) => ({
-  customer,
-  transaction_type: 'shopping',
-  online_payment_amount: 0,
-  in_store_payment_amount: 10,
-  lat: 44.7,
-  lon: 20.4,
-  transaction_datetime: new Date(T0 + ms).toISOString(),
-});
-
-async function fraudDriver() {
-  const plan = fraudTriggerTopology(fraudTriggerConfig({}));
-  return new TopologyTestDriver(plan, { commitEvery: 1, repartitionPartitions: 1 }).start();
-}
+import { fraudDriver, HOUR, T0, tx } from '../../helpers/fraud.js';
 
 describe('repartition records', () => {
   it('carry the original JSON and its origin through to the late topic', async () => {
