@@ -234,39 +234,42 @@ class Kafka {
    * each open transaction's marker lands after the last record.
    */
   async anyVisibleFrom(topic: string, partition: number, from: number, quietMs = 500): Promise<boolean> {
-    const c = this.reader(`bench-tail-${uid()}`);
-    await kafkaCall((cb) => c.connect({ timeout: 10_000 }, (err) => cb(err)));
-    c.assign([{ topic, partition, offset: from }]);
-    const until = Date.now() + quietMs;
-    try {
+    return this.withReader('bench-tail', async (c) => {
+      c.assign([{ topic, partition, offset: from }]);
+      const until = Date.now() + quietMs;
       while (Date.now() < until) {
         const batch = await kafkaCall<Message[]>((cb) => c.consume(100, cb));
         if (batch.some((m) => m.offset >= from)) return true;
       }
       return false;
-    } finally {
-      await new Promise<void>((resolve) => c.disconnect(() => resolve()));
-    }
+    });
   }
 
   /** Records in a topic as a read_committed reader sees them (counted by reading it). */
   async countCommitted(topic: string, quietMs = 1500): Promise<number> {
-    const c = this.reader(`bench-count-${uid()}`);
-    await kafkaCall((cb) => c.connect({ timeout: 10_000 }, (err) => cb(err)));
-    const ends = await this.ends(topic);
-    c.assign([...ends.keys()].map((partition) => ({ topic, partition, offset: -2 })));
-    let n = 0;
-    let lastNew = Date.now();
-    try {
+    return this.withReader('bench-count', async (c) => {
+      const ends = await this.ends(topic);
+      c.assign([...ends.keys()].map((partition) => ({ topic, partition, offset: -2 })));
+      let n = 0;
+      let lastNew = Date.now();
       while (Date.now() - lastNew < quietMs) {
         const batch = await kafkaCall<Message[]>((cb) => c.consume(5000, cb));
         n += batch.length;
         if (batch.length > 0) lastNew = Date.now();
       }
+      return n;
+    });
+  }
+
+  /** A connected read_committed reader in a group of its own, disconnected when `use` ends. */
+  private async withReader<T>(prefix: string, use: (c: KafkaConsumerType) => Promise<T>): Promise<T> {
+    const c = this.reader(`${prefix}-${uid()}`);
+    await kafkaCall((cb) => c.connect({ timeout: 10_000 }, (err) => cb(err)));
+    try {
+      return await use(c);
     } finally {
       await new Promise<void>((resolve) => c.disconnect(() => resolve()));
     }
-    return n;
   }
 
   reader(group: string): KafkaConsumerType {
@@ -518,11 +521,12 @@ async function waitDone(
   const topics = progressTopics(app, s);
   const deadline = Date.now() + timeoutMs;
   const inputEnds = await kafka.ends(s.input);
-  // When the committed offsets last moved, and keyed partitions already shown to hold nothing more.
+  // When the committed offsets last moved, and the keyed partitions shown since then to hold
+  // nothing more past their committed offset.
   let lastMove = Date.now();
   let previous = '';
   let lastTailCheck = 0;
-  const drained = new Set<string>();
+  const drained = new Set<number>();
   for (;;) {
     if (Date.now() > deadline) {
       const committed = await kafka.committed(app, topics);
@@ -547,28 +551,25 @@ async function waitDone(
       lastMove = now;
       drained.clear();
     }
-    let done = [...inputEnds].every(([p, end]) => (committed.get(`${s.input}/${p}`) ?? -1) >= end);
-    if (done && topics.length > 1) {
-      const ends = await kafka.ends(topics[1]);
+    const inputDone = [...inputEnds].every(([p, end]) => (committed.get(`${s.input}/${p}`) ?? -1) >= end);
+    if (inputDone && topics.length === 1) return now;
+    if (inputDone) {
+      const keyed = topics[1];
+      const at = (p: number): number => committed.get(`${keyed}/${p}`) ?? -1;
       const slack = s.guarantee === 'exactly_once' ? 1 : 0;
-      const behind = [...ends].filter(([p, end]) => {
-        const c = committed.get(`${topics[1]}/${p}`) ?? -1;
-        return end > 0 && c < end - slack && !drained.has(`${p}@${c}`);
-      });
+      const behind = [...(await kafka.ends(keyed))]
+        .filter(([p, end]) => end > 0 && at(p) < end - slack && !drained.has(p))
+        .map(([p]) => p);
+      if (behind.length === 0) return drained.size > 0 ? lastMove : now;
       // A partition that stays below its end for a second is read to its end once: if nothing
       // is visible past the committed offset, only commit markers are left there.
-      if (behind.length > 0 && now - lastMove >= 1000 && now - lastTailCheck >= 1000) {
+      if (now - lastMove >= 1000 && now - lastTailCheck >= 1000) {
         lastTailCheck = now;
-        for (const [p] of behind) {
-          const c = committed.get(`${topics[1]}/${p}`) ?? -1;
-          if (!(await kafka.anyVisibleFrom(topics[1], p, Math.max(0, c)))) drained.add(`${p}@${c}`);
-        }
-        done = behind.every(([p]) => drained.has(`${p}@${committed.get(`${topics[1]}/${p}`) ?? -1}`));
-        if (done) return lastMove;
+        for (const p of behind)
+          if (!(await kafka.anyVisibleFrom(keyed, p, Math.max(0, at(p))))) drained.add(p);
+        if (behind.every((p) => drained.has(p))) return lastMove;
       }
-      done = behind.length === 0;
     }
-    if (done) return now;
     await sleep(100);
   }
 }
