@@ -109,6 +109,12 @@ export interface RecoveryRun {
   seconds: number;
   /** Members other than the victim that exited during recovery (and were restarted). */
   otherRestarts: number;
+  /**
+   * Seconds from the signal until the replacement's process started, its runtime started
+   * (producer fenced, consumer connected), its partitions were assigned and ready, and it
+   * consumed its first input record (NaN when it was given only repartition partitions).
+   */
+  phases: { process: number; started: number; assigned: number; firstInputRecord: number };
 }
 
 export interface BenchResults {
@@ -362,6 +368,7 @@ interface MemberLine {
   consumed?: number;
   msg?: string;
   err?: string;
+  processStart?: number;
 }
 
 class Member {
@@ -851,8 +858,20 @@ async function recoveryRun(
       await sleep(50);
     }
     const seconds = (Date.now() - t0) / 1000;
-    o.log(`  recovery after ${signal}: ${seconds.toFixed(2)} s (other members restarted: ${restarts})`);
-    return { signal, seconds: round(seconds), otherRestarts: restarts };
+    const lines = members[1].lines;
+    const at_ = (t: number | undefined): number => (t === undefined ? Number.NaN : round((t - t0) / 1000));
+    const started = lines.find((l) => l.ev === 'started');
+    const phases = {
+      process: at_(started?.processStart),
+      started: at_(started?.t),
+      assigned: at_(lines.find((l) => l.msg === 'partitions assigned and ready')?.t),
+      firstInputRecord: at_(members[1].first?.t),
+    };
+    o.log(
+      `  recovery after ${signal}: ${seconds.toFixed(2)} s (other members restarted: ${restarts}; ` +
+        `process ${phases.process} s, started ${phases.started} s, assigned ${phases.assigned} s, first input record ${phases.firstInputRecord} s)`,
+    );
+    return { signal, seconds: round(seconds), otherRestarts: restarts, phases };
   } finally {
     producing = false;
     await load;

@@ -42,6 +42,9 @@ const cpuMicros = (): number => {
   return u.user + u.system;
 };
 
+/** The largest V8 heap and off-heap (Buffers) sizes the sampler saw, MB: what the peak RSS is made of. */
+const memoryPeaks = { heapTotalMb: 0, heapUsedMb: 0, externalMb: 0 };
+
 /** Reports the first consumed record and then a sample every 100 ms. */
 function startSampler(consumed: () => number): void {
   let first = false;
@@ -51,7 +54,12 @@ function startSampler(consumed: () => number): void {
       first = true;
       write({ ev: 'first', cpu: cpuMicros(), consumed: n });
     }
-    write({ ev: 'sample', cpu: cpuMicros(), consumed: n, rss: process.memoryUsage.rss() });
+    const m = process.memoryUsage();
+    const mb = (b: number): number => Math.round(b / 1_048_576);
+    memoryPeaks.heapTotalMb = Math.max(memoryPeaks.heapTotalMb, mb(m.heapTotal));
+    memoryPeaks.heapUsedMb = Math.max(memoryPeaks.heapUsedMb, mb(m.heapUsed));
+    memoryPeaks.externalMb = Math.max(memoryPeaks.externalMb, mb(m.external));
+    write({ ev: 'sample', cpu: cpuMicros(), consumed: n, rss: m.rss });
   };
   const fast = setInterval(() => {
     if (consumed() > 0) {
@@ -116,7 +124,7 @@ async function runPipeline(): Promise<() => Promise<void>> {
   await runtime.start();
   startSampler(() => consumed);
   return async () => {
-    write({ ev: 'breakdown', ...(await timeBreakdown(registry)) });
+    write({ ev: 'breakdown', memory: memoryPeaks, ...(await timeBreakdown(registry)) });
     await runtime.stop();
     redis.disconnect();
   };
@@ -238,7 +246,8 @@ async function main(): Promise<void> {
     process.exit(71);
   });
   const stop = process.env.BENCH_MODE === 'passthrough' ? await runPassthrough() : await runPipeline();
-  write({ ev: 'started' });
+  // The process start, so that the harness can split a recovery into boot, join and catch-up.
+  write({ ev: 'started', processStart: Math.round(performance.timeOrigin) });
   let stopping = false;
   process.on('SIGTERM', () => {
     if (stopping) return;

@@ -122,10 +122,10 @@ export class StreamRuntime {
    */
   private readonly origins = new Map<string, number>();
   /**
-   * The lowest offset of records that arrived for a partition with no task: the consume call
-   * that served the rebalance can already hold records of a partition whose assignment is
-   * still queued. They are not processed, so the task, once created, must seek back before
-   * its first record, or the next commit would skip them.
+   * The lowest offset of records that arrived for a partition with no task. Partitions are
+   * assigned only once their task exists (onAssign), so this should stay empty; it is the
+   * safety net for a client that delivers early anyway: those records are not processed,
+   * so the task must seek back before its first record, or the next commit would skip them.
    */
   private readonly early = new Map<string, number>();
   /** The offset the first record of a newly created or rewound task should have, to log where it differs. */
@@ -797,9 +797,11 @@ export class StreamRuntime {
       return;
     }
     if (err.code === -175 /* ERR__ASSIGN_PARTITIONS */) {
-      // Take them at once but paused: records flow only after the task has restored its state.
-      consumer.incrementalAssign(assignment);
-      consumer.pause(assignment);
+      // Not assigned yet: onAssign assigns them, at their committed offsets, once their tasks
+      // have restored (librdkafka waits for the call and keeps heartbeating). Assigning now and
+      // pausing until then costs up to a second: resume() does not wake librdkafka's broker
+      // thread, which sleeps up to 1 s when every partition it fetches for is paused
+      // (docs/decisions/0007-assign-after-restore.md).
       this.events.push({ kind: 'assign', partitions: assignment, lost: false });
     } else if (err.code === -174 /* ERR__REVOKE_PARTITIONS */) {
       this.events.push({ kind: 'revoke', partitions: assignment, lost: consumer.assignmentLost() });
@@ -846,7 +848,10 @@ export class StreamRuntime {
 
   private drainEventsOnStop(): void {
     for (const ev of this.events.splice(0)) {
+      // An assignment librdkafka still waits for is taken and, the loop being over, never read:
+      // disconnect() revokes it again.
       if (ev.kind === 'revoke') this.consumer?.incrementalUnassign(ev.partitions);
+      else this.consumer?.incrementalAssign(ev.partitions);
     }
   }
 
@@ -867,20 +872,25 @@ export class StreamRuntime {
       o.health.restoringTasks = 0;
       throw err;
     }
-    for (const tp of partitions) {
+    // Explicit offsets: fetching starts at once, at the committed offset, without librdkafka
+    // fetching it again. A partition never committed starts where auto.offset.reset puts it,
+    // unless records of it arrived early: then at the first of those.
+    const assignment = partitions.map((tp) => {
       const key = tpKey(tp.topic, tp.partition);
       const first = this.early.get(key);
-      if (first === undefined) continue;
       this.early.delete(key);
-      const target = this.committed.get(key)?.offset ?? first;
-      o.logger.warn(
-        { partition: key, firstEarlyOffset: first, seekTo: target },
-        'records arrived before their task existed; seeking back to the committed offset',
-      );
-      await this.seek(tp.topic, tp.partition, target);
-      this.expectFirst.set(key, target);
-    }
-    this.consumer?.resume(partitions);
+      const committedOffset = this.committed.get(key)?.offset;
+      if (first !== undefined)
+        o.logger.warn(
+          { partition: key, firstEarlyOffset: first, startAt: committedOffset ?? first },
+          'records arrived before their task existed; starting at the committed offset',
+        );
+      const offset = committedOffset ?? first;
+      if (offset === undefined) return { topic: tp.topic, partition: tp.partition };
+      this.expectFirst.set(key, offset);
+      return { topic: tp.topic, partition: tp.partition, offset };
+    });
+    this.consumer?.incrementalAssign(assignment);
     o.metrics.assignedPartitions.set(this.tasks.size);
     o.logger.info(
       { partitions: partitions.map((p) => `${p.topic}/${p.partition}`) },
