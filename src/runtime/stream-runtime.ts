@@ -124,8 +124,9 @@ export class StreamRuntime {
   /**
    * The lowest offset of records that arrived for a partition with no task. Partitions are
    * assigned only once their task exists (onAssign), so this should stay empty; it is the
-   * safety net for a client that delivers early anyway: those records are not processed,
-   * so the task must seek back before its first record, or the next commit would skip them.
+   * safety net for a client that delivers early anyway: those records are not processed, so
+   * the partition must start at its committed offset (or the first of them), or the next
+   * commit would skip them.
    */
   private readonly early = new Map<string, number>();
   /** The offset the first record of a newly created or rewound task should have, to log where it differs. */
