@@ -942,10 +942,8 @@ export class StreamRuntime {
     const o = this.o;
     const key = tpKey(tp.topic, tp.partition);
     const snapshot = committed?.metadata ? safeParse(committed.metadata) : undefined;
-    if (committed && committed.offset >= 0) {
+    if (committed && committed.offset >= 0)
       this.committed.set(key, { offset: committed.offset, metadata: committed.metadata });
-      this.expectFirst.set(key, committed.offset);
-    }
     const sources = this.sourceByTopic.get(tp.topic);
     if (sources) {
       const members = sources.map(
