@@ -75,6 +75,11 @@ export async function ensureTopics(
           ),
         })),
       });
+      await waitForLeaders(
+        admin,
+        missing.map((s) => s.name),
+        30_000,
+      );
     }
     const present = specs.filter((s) => s.internal && existing.has(s.name));
     if (present.length > 0) {
@@ -96,5 +101,37 @@ export async function ensureTopics(
     };
   } finally {
     await admin.disconnect();
+  }
+}
+
+/**
+ * CreateTopics answers once the controller has the topics, before every broker's metadata does.
+ * A consumer that subscribes in that gap is told the topic does not exist, and librdkafka only
+ * looks again at the next metadata refresh (topic.metadata.refresh.interval.ms, 5 minutes): a
+ * bench run caught a new member whose repartition topic stayed unassigned that way. So wait
+ * until the metadata names a leader for every partition.
+ */
+export async function waitForLeaders(
+  admin: Pick<ReturnType<InstanceType<typeof KafkaJS.Kafka>['admin']>, 'fetchTopicMetadata'>,
+  topics: string[],
+  timeoutMs: number,
+  pauseMs = 100,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let waiting = topics;
+  for (;;) {
+    try {
+      const meta = await admin.fetchTopicMetadata({ topics: waiting, timeout: 5_000 });
+      waiting = waiting.filter((t) => {
+        const m = meta.find((x) => x.name === t);
+        return !m || m.partitions.length === 0 || m.partitions.some((p) => p.leader < 0);
+      });
+    } catch {
+      // Unknown topic or partition: the metadata does not have them yet.
+    }
+    if (waiting.length === 0) return;
+    if (Date.now() >= deadline)
+      throw new Error(`created topics have no leader after ${timeoutMs} ms: ${waiting.join(', ')}`);
+    await new Promise((r) => setTimeout(r, pauseMs));
   }
 }
