@@ -50,8 +50,13 @@ describe('Redis task backend', () => {
     assert.equal(kv[key(N / 3)], `{"v":-${N / 3}}`);
     assert.equal(kv[key(N - 1)], `{"v":${N - 1},"d":${1000 + N - 1}}`);
     const due = await a.dueKeys('w', Number.POSITIVE_INFINITY);
-    assert.deepEqual(due.sort(), Array.from({ length: N / 3 }, (_, i) => key((2 * N) / 3 + i)).sort());
+    assert.deepEqual(due.keys.sort(), Array.from({ length: N / 3 }, (_, i) => key((2 * N) / 3 + i)).sort());
+    assert.equal(due.next, Number.POSITIVE_INFINITY);
     assert.equal(await a.nextDue('w', 0), 1000 + (2 * N) / 3);
+    // One round trip: the keys due at a watermark, and the first due above it.
+    const some = await a.dueKeys('w', 1000 + (2 * N) / 3 + 1);
+    assert.deepEqual(some.keys.sort(), [key((2 * N) / 3), key((2 * N) / 3 + 1)].sort());
+    assert.equal(some.next, 1000 + (2 * N) / 3 + 2);
     const meta = await state.meta('t', 0);
     assert.equal(meta.in, '20');
     assert.equal(meta['cl:w'], '200');

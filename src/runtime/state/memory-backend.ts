@@ -76,10 +76,10 @@ class MemoryTaskBackend implements TaskBackend {
     return Promise.resolve(keys.map((k) => m?.get(k) ?? null));
   }
 
-  dueKeys(store: string, watermark: number): Promise<string[]> {
+  async dueKeys(store: string, watermark: number): Promise<{ keys: string[]; next: number }> {
     const m = this.store.state(this.taskId, false)?.due.get(store);
-    if (!m) return Promise.resolve([]);
-    return Promise.resolve([...m].filter(([, d]) => d <= watermark).map(([k]) => k));
+    const keys = m ? [...m].filter(([, d]) => d <= watermark).map(([k]) => k) : [];
+    return { keys, next: await this.nextDue(store, watermark) };
   }
 
   nextDue(store: string, watermark: number): Promise<number> {

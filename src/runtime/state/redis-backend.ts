@@ -84,7 +84,10 @@ local r
 if ARGV[2] == 'load' then
   r = redis.call('HMGET', KEYS[2], unpack(ARGV, 3))
 elseif ARGV[2] == 'due' then
+  -- The first element is the smallest score above the watermark ('' if none), then the due keys.
+  local nx = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[3], '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
   r = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+  table.insert(r, 1, nx[2] or '')
 else
   r = redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[3], '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
 end
@@ -228,8 +231,9 @@ class RedisTaskBackend implements TaskBackend {
     return out;
   }
 
-  async dueKeys(store: string, watermark: number): Promise<string[]> {
-    return (await this.read('due', this.due(store), [scoreOf(watermark)])) as string[];
+  async dueKeys(store: string, watermark: number): Promise<{ keys: string[]; next: number }> {
+    const [next, ...keys] = (await this.read('due', this.due(store), [scoreOf(watermark)])) as string[];
+    return { keys, next: next === '' ? Number.POSITIVE_INFINITY : Number(next) };
   }
 
   async nextDue(store: string, watermark: number): Promise<number> {

@@ -6,6 +6,12 @@ export interface StoredEntry {
   value: unknown;
   /** Windowed stores: the watermark at which this key's earliest open window fires. */
   due?: number;
+  /**
+   * Windowed stores, in memory only (never encoded): the start of every window in `value`,
+   * ascending, so firing takes the closed ones off the front instead of scanning them all.
+   * Derived from `value` when absent.
+   */
+  starts?: number[];
 }
 
 export function encodeEntry(entry: StoredEntry): string {
@@ -72,8 +78,11 @@ export interface TaskBackend {
   claim(): Promise<TaskMeta>;
   /** Reads throw StateRefusedError once the task is fenced or its state is lost. */
   load(store: string, keys: readonly string[]): Promise<Array<string | null>>;
-  /** Keys whose entry fires at or before this watermark (may include some that no longer do). */
-  dueKeys(store: string, watermark: number): Promise<string[]>;
+  /**
+   * Keys whose entry fires at or before this watermark (may include some that no longer do),
+   * and the smallest `due` above it (+Infinity if none): one round trip, as firing needs both.
+   */
+  dueKeys(store: string, watermark: number): Promise<{ keys: string[]; next: number }>;
   /** The smallest `due` above the watermark, or +Infinity. */
   nextDue(store: string, watermark: number): Promise<number>;
   /**
