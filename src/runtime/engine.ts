@@ -492,16 +492,32 @@ export class KeyedTask {
    * Re-reads where windows are due, and how many are open, from the backend: after a restore,
    * a rebuild, or an abort, when the backend holds exactly the committed state. The open-window
    * count is a function of that state, so the limit decides the same on a replay (G5). Counting
-   * reads every entry of the windowed stores once; these events are rare.
+   * reads every entry of the windowed stores once; these events are rare. A store that fits in
+   * the cache is taken in whole, so that firing its windows needs no round trip (StoreCache.adopt).
    */
   async refreshDue(): Promise<void> {
     this.nextDue = Number.POSITIVE_INFINITY;
     let open = 0;
-    for (const agg of this.stage.aggregates) {
-      if (!agg.window) continue;
-      this.nextDue = Math.min(this.nextDue, await this.backend.nextDue(agg.store, this.watermark.current));
-      for await (const chunk of this.backend.entries(agg.store))
-        for (const [, text] of chunk) open += Object.keys(decodeEntry(text).value as WindowMap).length;
+    try {
+      for (const agg of this.stage.aggregates) {
+        if (!agg.window) continue;
+        const cache = this.caches.get(agg.store)!;
+        let whole: Array<[string, StoredEntry]> | undefined = [];
+        for await (const chunk of this.backend.entries(agg.store))
+          for (const [key, text] of chunk) {
+            const entry = decodeEntry(text);
+            open += Object.keys(entry.value as WindowMap).length;
+            if (whole && whole.length < cache.maxEntries) whole.push([key, entry]);
+            else whole = undefined;
+          }
+        cache.adopt(whole);
+        // After the scan, which is not fenced: a task fenced or lost by now is refused here.
+        this.nextDue = Math.min(this.nextDue, await this.backend.nextDue(agg.store, this.watermark.current));
+      }
+    } catch (err) {
+      // What the scan took in may be another owner's state, or half of a lost one.
+      for (const c of this.caches.values()) c.clear();
+      throw err;
     }
     this.open = open;
   }
@@ -636,15 +652,18 @@ export class KeyedTask {
       if (!agg.window) continue;
       const cache = this.caches.get(agg.store)!;
       // The backend's next due above the watermark cannot change while keys fire: firing only
-      // touches the cache. So one round trip answers both what fires now and when to look again.
-      const stored = await this.backend.dueKeys(agg.store, wm);
-      const due = new Set([...stored.keys, ...cache.dirtyDue(wm)]);
+      // touches the cache. So one round trip answers both what fires now and when to look again,
+      // and none is needed while the cache holds every stored key.
+      const stored = cache.complete
+        ? { keys: [], next: Number.POSITIVE_INFINITY }
+        : await this.backend.dueKeys(agg.store, wm);
+      const due = new Set([...stored.keys, ...cache.dueKeys(wm)]);
       if (due.size > 0) {
         const keys = [...due].sort();
         await cache.prefetch(keys);
         for (const key of keys) this.fireKey(agg, cache, key, wm, emitter, timestamp);
       }
-      next = Math.min(next, stored.next, cache.dirtyMinDueAbove(wm));
+      next = Math.min(next, stored.next, cache.minDueAbove(wm));
     }
     this.nextDue = next;
   }

@@ -107,12 +107,36 @@ interface CacheSlot {
 export class StoreCache {
   private readonly slots = new Map<string, CacheSlot>();
   private dirtyCount = 0;
+  /**
+   * Whether every entry the backend holds for this store is in the cache: then the cache alone
+   * knows which keys are due, and firing needs no round trip. Learnt from a full scan (adopt);
+   * forgotten when a stored entry is evicted, an abort drops what the backend still has, or on clear.
+   */
+  private whole = false;
 
   constructor(
     readonly store: string,
     private readonly backend: TaskBackend,
-    private readonly maxEntries: number,
+    readonly maxEntries: number,
   ) {}
+
+  get complete(): boolean {
+    return this.whole;
+  }
+
+  /**
+   * After a full scan of the backend's entries, while it holds exactly the committed state: takes
+   * them in if they fit beside what is cached, and then holds every key. `undefined`: too many.
+   */
+  adopt(entries: ReadonlyArray<[string, StoredEntry]> | undefined): void {
+    this.whole = false;
+    if (entries === undefined) return;
+    let added = 0;
+    for (const [k] of entries) if (!this.slots.has(k)) added++;
+    if (this.slots.size + added > this.maxEntries) return;
+    for (const [k, entry] of entries) if (!this.slots.has(k)) this.slots.set(k, { entry, dirty: false });
+    this.whole = true;
+  }
 
   get size(): number {
     return this.slots.size;
@@ -167,18 +191,22 @@ export class StoreCache {
     for (const [k, s] of this.slots) if (s.dirty) yield [k, s.entry];
   }
 
-  /** Dirty keys whose entry fires at or before the watermark: they are not in the backend's index yet. */
-  dirtyDue(watermark: number): string[] {
+  /**
+   * Keys whose entry fires at or before the watermark: the dirty ones, which the backend's index
+   * does not have yet, or every cached one while the cache is complete.
+   */
+  dueKeys(watermark: number): string[] {
     const out: string[] = [];
     for (const [k, s] of this.slots)
-      if (s.dirty && s.entry?.due !== undefined && s.entry.due <= watermark) out.push(k);
+      if ((s.dirty || this.whole) && s.entry?.due !== undefined && s.entry.due <= watermark) out.push(k);
     return out;
   }
 
-  dirtyMinDueAbove(watermark: number): number {
+  /** The smallest due above the watermark, over the same entries as dueKeys. */
+  minDueAbove(watermark: number): number {
     let min = Number.POSITIVE_INFINITY;
     for (const s of this.slots.values()) {
-      const d = s.dirty ? s.entry?.due : undefined;
+      const d = s.dirty || this.whole ? s.entry?.due : undefined;
       if (d !== undefined && d > watermark && d < min) min = d;
     }
     return min;
@@ -195,11 +223,13 @@ export class StoreCache {
   discardDirty(): void {
     for (const [k, s] of this.slots) if (s.dirty) this.slots.delete(k);
     this.dirtyCount = 0;
+    this.whole = false;
   }
 
   clear(): void {
     this.slots.clear();
     this.dirtyCount = 0;
+    this.whole = false;
   }
 
   private evict(): void {
@@ -209,6 +239,7 @@ export class StoreCache {
       if (excess <= 0) break;
       if (!s.dirty) {
         this.slots.delete(k);
+        if (s.entry !== null) this.whole = false;
         excess--;
       }
     }
