@@ -792,9 +792,16 @@ export class StreamRuntime {
     if (!consumer) return;
     if (!this.loopRunning) {
       // Shutting down (disconnect() revokes everything) or not started: librdkafka waits for
-      // an answer, and there is no transaction left to finish.
-      if (err.code === -174) consumer.incrementalUnassign(assignment);
-      else if (err.code === -175) consumer.incrementalAssign(assignment);
+      // an answer, and there is no transaction left to finish. An assignment that arrives while
+      // disconnect() is closing the consumer cannot be taken any more (the client throws
+      // "KafkaConsumer is disconnected"); thrown from this callback, that crashed a stopping
+      // member in the chaos test, which then hung until killed. The close drops it anyway.
+      try {
+        if (err.code === -174) consumer.incrementalUnassign(assignment);
+        else if (err.code === -175) consumer.incrementalAssign(assignment);
+      } catch (e) {
+        this.o.logger.warn({ err: describeError(e) }, 'rebalance during shutdown not answered');
+      }
       return;
     }
     if (err.code === -175 /* ERR__ASSIGN_PARTITIONS */) {
@@ -860,9 +867,11 @@ export class StreamRuntime {
     const o = this.o;
     o.metrics.rebalances.inc({ kind: 'assign' });
     o.health.groupJoined = true;
-    const committed = await this.fetchCommitted(partitions);
+    // Counted as restoring from here: counted only after the offsets came back, the service
+    // looked ready while it fetched them, and a readiness probe in that gap saw it flap.
     o.health.restoringTasks += partitions.length;
     try {
+      const committed = await this.fetchCommitted(partitions);
       for (const tp of partitions) {
         const end = o.metrics.restoreDuration.startTimer();
         await this.createTask(tp, committed.get(tpKey(tp.topic, tp.partition)));
