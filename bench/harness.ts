@@ -200,8 +200,17 @@ class Kafka {
    */
   async deleteRunTopics(app: string): Promise<void> {
     const admin = await this.adminClient();
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${app}-`));
-    if (topics.length > 0) await admin.deleteTopics({ topics });
+    const mine = (t: string) => t.startsWith(`${app}-`);
+    const topics = (await admin.listTopics()).filter(mine);
+    if (topics.length === 0) return;
+    await admin.deleteTopics({ topics });
+    // The answer comes from the controller; the broker's metadata follows a little later. Wait
+    // for it, so the next run starts on a broker that has let go of these topics.
+    const deadline = Date.now() + 30_000;
+    while ((await admin.listTopics()).some(mine)) {
+      if (Date.now() > deadline) throw new Error(`topics of ${app} still listed 30 s after their deletion`);
+      await sleep(100);
+    }
   }
 
   async exists(topic: string): Promise<boolean> {
