@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { KafkaJS, type KafkaJSLogger } from './client.js';
 import { librdkafkaConfig, type KafkaConnection } from './client-config.js';
 
@@ -132,6 +133,6 @@ export async function waitForLeaders(
     if (waiting.length === 0) return;
     if (Date.now() >= deadline)
       throw new Error(`created topics have no leader after ${timeoutMs} ms: ${waiting.join(', ')}`);
-    await new Promise((r) => setTimeout(r, pauseMs));
+    await sleep(pauseMs);
   }
 }

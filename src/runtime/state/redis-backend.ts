@@ -80,16 +80,19 @@ const READ = `
 local owner = redis.call('HGET', KEYS[1], 'owner')
 if not owner or redis.call('HEXISTS', KEYS[1], 'in') == 0 then return { 'lost' } end
 if owner ~= ARGV[1] then return { 'fenced' } end
+-- The first key scored above the watermark, with its score.
+local function above(watermark)
+  return redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. watermark, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+end
 local r
 if ARGV[2] == 'load' then
   r = redis.call('HMGET', KEYS[2], unpack(ARGV, 3))
 elseif ARGV[2] == 'due' then
   -- The first element is the smallest score above the watermark ('' if none), then the due keys.
-  local nx = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[3], '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
   r = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
-  table.insert(r, 1, nx[2] or '')
+  table.insert(r, 1, above(ARGV[3])[2] or '')
 else
-  r = redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[3], '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  r = above(ARGV[3])
 end
 local out = { 'ok' }
 for i = 1, #r do out[i + 1] = r[i] end
@@ -237,7 +240,7 @@ class RedisTaskBackend implements TaskBackend {
   }
 
   async nextDue(store: string, watermark: number): Promise<number> {
-    const r = await this.read('next', this.due(store), [`(${scoreOf(watermark)}`]);
+    const r = await this.read('next', this.due(store), [scoreOf(watermark)]);
     return r.length >= 2 ? Number(r[1]) : Number.POSITIVE_INFINITY;
   }
 
