@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -60,7 +60,9 @@ export interface BenchOptions {
   out: string;
   brokers: string;
   redisUrl: string;
-  /** Extra environment for members (e.g. MAX_BATCH_RECORDS to try a setting). */
+  /** The image's process settings, as this machine runs them (hostImageEnv()). */
+  imageEnv: Record<string, string>;
+  /** Extra environment for members (e.g. MAX_BATCH_RECORDS to try a setting); it overrides imageEnv. */
   memberEnv: Record<string, string>;
   log: (msg: string) => void;
 }
@@ -472,9 +474,35 @@ interface PipelineSetup {
 
 /** The process settings of the Dockerfile's runtime stage: members run as the image runs the service. */
 export const IMAGE_ENV: Readonly<Record<string, string>> = {
-  MALLOC_ARENA_MAX: '2',
-  NODE_OPTIONS: '--max-semi-space-size=4',
+  LD_PRELOAD: '/usr/local/lib/libjemalloc.so.2',
+  NODE_OPTIONS: '--max-semi-space-size=4 --max-old-space-size=384',
 };
+
+/**
+ * IMAGE_ENV with the image's path of jemalloc replaced by this machine's (Debian's package
+ * libjemalloc2, which scripts/setup.sh installs). Without it the members would measure glibc's
+ * allocator, not the image's; `--env LD_PRELOAD=` measures exactly that on purpose.
+ */
+export function hostImageEnv(libDirs = ['/usr/local/lib', ...multiarchLibDirs()]): Record<string, string> {
+  const name = IMAGE_ENV.LD_PRELOAD.slice(IMAGE_ENV.LD_PRELOAD.lastIndexOf('/') + 1);
+  const found = libDirs.map((d) => join(d, name)).find((f) => existsSync(f));
+  if (!found) {
+    throw new Error(
+      `${name} not found in ${libDirs.join(', ')}: install Debian's libjemalloc2 (scripts/setup.sh does), or pass --env LD_PRELOAD= to measure glibc's allocator`,
+    );
+  }
+  return { ...IMAGE_ENV, LD_PRELOAD: found };
+}
+
+function multiarchLibDirs(): string[] {
+  try {
+    return readdirSync('/usr/lib')
+      .filter((d) => d.endsWith('-linux-gnu'))
+      .map((d) => join('/usr/lib', d));
+  } catch {
+    return [];
+  }
+}
 
 function memberEnv(
   o: BenchOptions,
@@ -491,7 +519,7 @@ function memberEnv(
     PROCESSING_GUARANTEE: s.guarantee,
     KAFKA_TOPIC_PARTITIONS: String(o.partitions),
     LOG_LEVEL: 'warn',
-    ...IMAGE_ENV,
+    ...o.imageEnv,
     ...(s.pipeline === 'passthrough'
       ? { BENCH_MODE: 'passthrough', BENCH_INPUT: s.input, BENCH_OUTPUT: outputs.out }
       : { BENCH_MODE: 'pipeline', PIPELINES: s.pipeline }),
@@ -1146,6 +1174,7 @@ async function main(): Promise<void> {
     out: values.out ?? `bench/results/${date}.json`,
     brokers,
     redisUrl,
+    imageEnv: hostImageEnv(),
     memberEnv: Object.fromEntries(
       (values.env ?? []).map((kv) => {
         const i = kv.indexOf('=');

@@ -27,7 +27,7 @@ import {
   type Message,
   type TopicPartitionOffset,
 } from '../src/runtime/kafka/client.js';
-import { librdkafkaConfig } from '../src/runtime/kafka/client-config.js';
+import { librdkafkaConfig, prefetchConfig } from '../src/runtime/kafka/client-config.js';
 import { RuntimeMetrics } from '../src/runtime/metrics.js';
 import { RedisStateStore } from '../src/runtime/state/redis-backend.js';
 import { connectRedis, createRedisClient } from '../src/runtime/state/redis-client.js';
@@ -99,6 +99,7 @@ async function runPipeline(): Promise<() => Promise<void>> {
     connection: { brokers: c.kafka.brokers, clientId: c.service.name, security: c.kafka.security },
     guarantee: c.kafka.processingGuarantee,
     commitIntervalMs: c.kafka.commitIntervalMs,
+    commitCaughtUpMs: c.kafka.commitCaughtUpMs,
     maxBatchRecords: c.kafka.maxBatchRecords,
     maxBatchBytes: c.kafka.maxBatchBytes,
     transactionTimeoutMs: c.kafka.transactionTimeoutMs,
@@ -108,6 +109,7 @@ async function runPipeline(): Promise<() => Promise<void>> {
     replicationFactor: c.kafka.replicationFactor,
     cacheEntriesPerStore: c.state.cacheEntries,
     staticMembership: c.kafka.staticMembership,
+    consumerOverrides: consumerOverrides(),
     plans: pipelines.map((p) => p.plan),
     state: new RedisStateStore(redis, {
       app: c.service.name,
@@ -147,6 +149,12 @@ async function timeBreakdown(registry: Registry): Promise<Record<string, { s: nu
   return out;
 }
 
+/** BENCH_CONSUMER_CONFIG: extra librdkafka consumer settings as JSON, for trials of the client's knobs. */
+function consumerOverrides(): Record<string, string | number | boolean> {
+  const raw = process.env.BENCH_CONSUMER_CONFIG;
+  return raw ? (JSON.parse(raw) as Record<string, string | number | boolean>) : {};
+}
+
 async function runPassthrough(): Promise<() => Promise<void>> {
   const config = loadConfig(process.env);
   const input = process.env.BENCH_INPUT ?? '';
@@ -178,8 +186,9 @@ async function runPassthrough(): Promise<() => Promise<void>> {
     'isolation.level': 'read_committed',
     'auto.offset.reset': 'earliest',
     'fetch.wait.max.ms': 50,
-    'queued.max.messages.kbytes': 32768,
+    ...prefetchConfig(config.kafka.maxBatchBytes),
     rebalance_cb: true,
+    ...consumerOverrides(),
   }) as KafkaConsumerType;
   await kafkaCall((cb) => consumer.connect({ timeout: 30_000 }, (err) => cb(err)));
   consumer.setDefaultConsumeTimeout(Math.min(100, config.kafka.commitIntervalMs));

@@ -10,10 +10,10 @@ cd "$ROOT"
 ensure_node
 
 # Redis for state; promtool (prometheus) checks /metrics and alert rules; yamllint and shellcheck
-# are part of the lint step.
+# are part of the lint step; jemalloc is the image's allocator, which bench members run with too.
 # The -dev packages let the Kafka client compile librdkafka when its prebuilt binary cannot be downloaded.
 # shellcheck disable=SC2086
-apt_install redis-server redis-tools prometheus yamllint shellcheck openssl $NATIVE_DEB_PKGS
+apt_install redis-server redis-tools prometheus yamllint shellcheck openssl libjemalloc2 $NATIVE_DEB_PKGS
 
 stamp_file=node_modules/.install-stamp
 stamp="$(sha256sum package-lock.json | cut -c1-16)-node$(node -p process.versions.modules)"

@@ -70,6 +70,8 @@ export const envSchema = z.object({
 
   PROCESSING_GUARANTEE: z.enum(['exactly_once', 'at_least_once']).default('exactly_once'),
   COMMIT_INTERVAL_MS: positiveInt('a whole number of milliseconds from 1 to 60000', 60_000).default(100),
+  // At most COMMIT_INTERVAL_MS (checked in loadConfig); unset, the smaller of 50 and COMMIT_INTERVAL_MS.
+  COMMIT_CAUGHT_UP_MS: positiveInt('a whole number of milliseconds from 1 to 60000', 60_000).optional(),
   MAX_BATCH_RECORDS: positiveInt('a whole number of records from 1 to 100000', 100_000).default(5000),
   TRANSACTION_TIMEOUT_MS: positiveInt('a whole number of milliseconds from 1000 to 900000', 900_000)
     .refine((v) => v >= 1000, 'a whole number of milliseconds from 1000 to 900000')
@@ -78,7 +80,7 @@ export const envSchema = z.object({
     .refine((v) => v >= 6000, 'a whole number of milliseconds from 6000 to 300000')
     .default(15_000),
   MAX_BATCH_BYTES: positiveInt('a whole number of bytes from 1 to 1073741824', 1_073_741_824).default(
-    16_777_216,
+    8_388_608,
   ),
   // Leaves room under the producer's message.max.bytes (1,000,000) for the DLQ headers on a copy.
   MAX_RECORD_BYTES: positiveInt('a whole number of bytes from 1 to 983040', 983_040).default(262_144),
@@ -122,6 +124,7 @@ export interface AppConfig {
     replicationFactor: number;
     processingGuarantee: Env['PROCESSING_GUARANTEE'];
     commitIntervalMs: number;
+    commitCaughtUpMs: number;
     maxBatchRecords: number;
     maxBatchBytes: number;
     maxRecordBytes: number;
@@ -146,6 +149,8 @@ export class ConfigError extends Error {
   }
 }
 
+const DEFAULT_COMMIT_CAUGHT_UP_MS = 50;
+
 const SECRET_VARIABLES = /PASSWORD|SECRET|TOKEN/;
 
 /** Parses the environment into the typed configuration, or throws a ConfigError for the first bad variable. */
@@ -159,6 +164,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     throw new ConfigError(variable, SECRET_VARIABLES.test(variable) ? '<redacted>' : raw, issue.message);
   }
   const e = parsed.data;
+  if (e.COMMIT_CAUGHT_UP_MS !== undefined && e.COMMIT_CAUGHT_UP_MS > e.COMMIT_INTERVAL_MS) {
+    throw new ConfigError(
+      'COMMIT_CAUGHT_UP_MS',
+      env.COMMIT_CAUGHT_UP_MS,
+      `a whole number of milliseconds from 1 to COMMIT_INTERVAL_MS (${e.COMMIT_INTERVAL_MS})`,
+    );
+  }
   return {
     service: {
       name: e.SERVICE_NAME,
@@ -174,6 +186,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       replicationFactor: e.KAFKA_REPLICATION_FACTOR,
       processingGuarantee: e.PROCESSING_GUARANTEE,
       commitIntervalMs: e.COMMIT_INTERVAL_MS,
+      commitCaughtUpMs: e.COMMIT_CAUGHT_UP_MS ?? Math.min(DEFAULT_COMMIT_CAUGHT_UP_MS, e.COMMIT_INTERVAL_MS),
       maxBatchRecords: e.MAX_BATCH_RECORDS,
       maxBatchBytes: e.MAX_BATCH_BYTES,
       maxRecordBytes: e.MAX_RECORD_BYTES,

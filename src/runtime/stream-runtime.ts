@@ -24,7 +24,7 @@ import {
   type TopicPartition,
   type TopicPartitionOffsetAndMetadata,
 } from './kafka/client.js';
-import { librdkafkaConfig, type KafkaConnection } from './kafka/client-config.js';
+import { librdkafkaConfig, prefetchConfig, type KafkaConnection } from './kafka/client-config.js';
 import { classifyTxnError, describeError, FatalRuntimeError, isKafkaError } from './kafka/errors.js';
 import { ensureTopics } from './kafka/topics.js';
 import { runtimeTopicSpecs } from './runtime-topics.js';
@@ -48,7 +48,15 @@ export interface StreamRuntimeOptions {
   instanceId: string;
   connection: KafkaConnection;
   guarantee: 'exactly_once' | 'at_least_once';
+  /** The longest a transaction stays open. */
   commitIntervalMs: number;
+  /**
+   * How long a transaction stays open once the member has caught up (its last poll drained the
+   * prefetch queue), at most commitIntervalMs. Under a backlog every poll comes back full and
+   * commitIntervalMs applies, so commits stay few; at a lighter load each hop of the topology
+   * waits this long instead (default commitIntervalMs: no difference).
+   */
+  commitCaughtUpMs?: number;
   maxBatchRecords: number;
   /**
    * Bytes of input per transaction before it commits early; it also sizes librdkafka's
@@ -153,6 +161,8 @@ export class StreamRuntime {
   private holdOpen: NodeJS.Timeout | undefined;
   private txnOpen = false;
   private txnStarted = 0;
+  /** The last poll came back with fewer records than asked for: nothing is waiting in the prefetch queue. */
+  private caughtUp = false;
   private txnBytes = 0;
   /** Records produced whose delivery report has not arrived yet. */
   private undelivered = 0;
@@ -249,14 +259,8 @@ export class StreamRuntime {
       'isolation.level': 'read_committed',
       'auto.offset.reset': o.autoOffsetReset,
       'fetch.wait.max.ms': 50,
-      // MAX_BATCH_BYTES bounds what sits in memory before processing, not only the transaction:
-      // the prefetch queue (one for the whole high-level consumer) and each fetch response are
-      // sized from it (librdkafka raises fetch.max.bytes to message.max.bytes at least, so one
-      // record always fits). queued.min.messages stays at its default: lowered, it makes
-      // librdkafka back off fetching for fetch.queue.backoff.ms (1 s), which cut a passthrough
-      // from 107,000 to 29,000 records/s here.
-      'queued.max.messages.kbytes': Math.min(2_097_151, Math.max(1, Math.ceil(o.maxBatchBytes / 1024))),
-      'fetch.max.bytes': Math.max(o.maxBatchBytes, 1_048_576),
+      // MAX_BATCH_BYTES bounds what sits in memory before processing, not only the transaction.
+      ...prefetchConfig(o.maxBatchBytes),
       'statistics.interval.ms': 5000,
       rebalance_cb: (err: LibrdKafkaError, assignment: TopicPartition[]) => this.onRebalance(err, assignment),
       ...(o.consumerOverrides ?? {}),
@@ -266,7 +270,8 @@ export class StreamRuntime {
     consumer.on('event.log', (log: ClientLog) => this.onClientLog('consumer', log));
     consumer.on('event.stats', (stats: { message: string }) => this.onStats(stats.message));
     await kafkaCall((cb) => consumer.connect({ timeout: 30_000 }, (err) => cb(err)));
-    consumer.setDefaultConsumeTimeout(Math.min(100, o.commitIntervalMs));
+    // An idle poll waits no longer than an open transaction may: its commit is due then.
+    consumer.setDefaultConsumeTimeout(Math.min(100, this.commitCaughtUpMs));
     consumer.setDefaultIsTimeoutOnlyForFirstMessage(true);
     this.consumer = consumer;
     consumer.subscribe([...this.sourceByTopic.keys(), ...this.stageByTopic.keys()]);
@@ -325,6 +330,7 @@ export class StreamRuntime {
         continue;
       }
       const messages = await this.poll();
+      this.caughtUp = messages.length < o.maxBatchRecords;
       if (messages.length > 0) await this.processBatch(messages);
       await this.idleTick();
       if (this.txnOpen && (this.dueToCommit() || this.events.length > 0)) await this.commit();
@@ -339,7 +345,12 @@ export class StreamRuntime {
       this.o.metrics.limitExceeded.inc({ limit: 'max-batch-bytes' });
       return true;
     }
-    return Date.now() - this.txnStarted >= this.o.commitIntervalMs;
+    const age = Date.now() - this.txnStarted;
+    return age >= (this.caughtUp ? this.commitCaughtUpMs : this.o.commitIntervalMs);
+  }
+
+  private get commitCaughtUpMs(): number {
+    return Math.min(this.o.commitCaughtUpMs ?? this.o.commitIntervalMs, this.o.commitIntervalMs);
   }
 
   private poll(): Promise<Message[]> {

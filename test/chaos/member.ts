@@ -159,6 +159,7 @@ async function main(): Promise<void> {
     connection: { brokers: env('KAFKA_BROKERS'), clientId: app },
     guarantee: 'exactly_once',
     commitIntervalMs: 100,
+    commitCaughtUpMs: 50,
     maxBatchRecords: 2000,
     maxBatchBytes: 16 << 20,
     transactionTimeoutMs: CHAOS.transactionTimeoutMs,

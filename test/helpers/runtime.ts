@@ -47,6 +47,7 @@ export async function startRuntime(
     connection: { brokers, clientId: app },
     guarantee: 'exactly_once',
     commitIntervalMs: 100,
+    commitCaughtUpMs: 50,
     maxBatchRecords: 2000,
     maxBatchBytes: 16 << 20,
     transactionTimeoutMs: 10_000,

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { runBench, type BenchResults } from '../../bench/harness.js';
+import { hostImageEnv, runBench, type BenchResults } from '../../bench/harness.js';
 import { KafkaJS } from '../../src/runtime/kafka/client.js';
 import { librdkafkaConfig } from '../../src/runtime/kafka/client-config.js';
 import { infra } from '../helpers/env.js';
@@ -40,6 +40,7 @@ describe('bench harness smoke run', () => {
       out,
       brokers,
       redisUrl,
+      imageEnv: hostImageEnv(),
       memberEnv: {},
       log: () => undefined,
     });

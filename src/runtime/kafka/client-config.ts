@@ -1,4 +1,4 @@
-import type { GlobalConfig } from '@confluentinc/kafka-javascript';
+import type { ConsumerGlobalConfig, GlobalConfig } from '@confluentinc/kafka-javascript';
 
 /** Connection settings shared by every Kafka client the service creates (consumer, producer, admin, generators). */
 export interface KafkaConnection {
@@ -39,6 +39,31 @@ export function librdkafkaConfig(conn: KafkaConnection): GlobalConfig {
   if (sec.ssl?.keyLocation) conf['ssl.key.location'] = sec.ssl.keyLocation;
   if (sec.ssl?.keyPassword) conf['ssl.key.password'] = sec.ssl.keyPassword;
   return conf;
+}
+
+/**
+ * The consumer's prefetch, sized from MAX_BATCH_BYTES so that the input held in memory stays
+ * within a few times it: the queue of fetched records (one for the whole high-level consumer)
+ * holds this much, and a fetch response adds to it after that limit is checked, so it
+ * overshoots by up to one response, decompressed. One response is therefore a quarter of the
+ * queue, and a sixteenth of that per partition: otherwise one response could bring 1 MiB from
+ * each of a dozen partitions, three times as much once decompressed, which was the largest
+ * native allocation in a heap profile (docs/benchmarks.md). librdkafka raises fetch.max.bytes
+ * to message.max.bytes and a partition's fetch size to its largest record by itself, so one
+ * record always fits. A partition whose queue is full is looked at again after 100 ms, not
+ * librdkafka's 1 s: the queue holds about half a second of input at full speed, and it drained
+ * while the fetcher waited. queued.min.messages stays at its default: lowered, it makes
+ * librdkafka back off that way after every few thousand records, which cut a passthrough from
+ * 107,000 to 29,000 records/s here.
+ */
+export function prefetchConfig(maxBatchBytes: number): ConsumerGlobalConfig {
+  const fetchBytes = Math.max(1_048_576, Math.floor(maxBatchBytes / 4));
+  return {
+    'queued.max.messages.kbytes': Math.min(2_097_151, Math.max(1, Math.ceil(maxBatchBytes / 1024))),
+    'fetch.max.bytes': fetchBytes,
+    'max.partition.fetch.bytes': Math.max(65_536, Math.floor(fetchBytes / 16)),
+    'fetch.queue.backoff.ms': 100,
+  };
 }
 
 /** The config with secrets masked, for logs and health output. */

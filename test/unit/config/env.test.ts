@@ -20,6 +20,7 @@ describe('configuration', () => {
     assert.equal(c.kafka.brokers, '127.0.0.1:9092');
     assert.equal(c.kafka.processingGuarantee, 'exactly_once');
     assert.equal(c.kafka.commitIntervalMs, 100);
+    assert.equal(c.kafka.commitCaughtUpMs, 50);
     assert.equal(c.service.httpPort, 8080);
     assert.equal(resolvePipelines(c, {}).length, 3);
   });
@@ -37,6 +38,17 @@ describe('configuration', () => {
     assert.equal(configError({ HTTP_PORT: '70000' }).variable, 'HTTP_PORT');
     assert.equal(configError({ PROCESSING_GUARANTEE: 'maybe' }).variable, 'PROCESSING_GUARANTEE');
     assert.equal(configError({ COMMIT_INTERVAL_MS: '0' }).variable, 'COMMIT_INTERVAL_MS');
+  });
+
+  it('keeps the caught-up commit interval within COMMIT_INTERVAL_MS', () => {
+    assert.equal(loadConfig({ COMMIT_INTERVAL_MS: '30' }).kafka.commitCaughtUpMs, 30);
+    assert.equal(loadConfig({ COMMIT_CAUGHT_UP_MS: '100' }).kafka.commitCaughtUpMs, 100);
+    const e = configError({ COMMIT_INTERVAL_MS: '200', COMMIT_CAUGHT_UP_MS: '250' });
+    assert.equal(
+      e.message,
+      'invalid setting COMMIT_CAUGHT_UP_MS="250": expected a whole number of milliseconds from 1 to COMMIT_INTERVAL_MS (200)',
+    );
+    assert.equal(configError({ COMMIT_CAUGHT_UP_MS: '0' }).variable, 'COMMIT_CAUGHT_UP_MS');
   });
 
   it('validates pipeline settings at boot too', () => {
