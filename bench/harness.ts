@@ -305,7 +305,7 @@ class Kafka {
     return c;
   }
 
-  async producer(): Promise<InstanceType<typeof Producer>> {
+  async producer(overrides: Record<string, number> = {}): Promise<InstanceType<typeof Producer>> {
     const p = new Producer({
       ...librdkafkaConfig({ brokers: this.brokers, clientId: 'bench-load' }),
       'linger.ms': 5,
@@ -313,6 +313,7 @@ class Kafka {
       'queue.buffering.max.messages': 500_000,
       'queue.buffering.max.kbytes': 262_144,
       dr_cb: false,
+      ...overrides,
     });
     await kafkaCall((cb) => p.connect({ timeout: 30_000 }, (err) => cb(err)));
     p.setPollInterval(20);
@@ -339,6 +340,9 @@ async function produceOne(
   }
 }
 
+/** Records per record batch of a preloaded input: about what the preload wrote on a warm broker. */
+const PRELOAD_BATCH_RECORDS = 300;
+
 /** Produces `count` generated records (fixed seed, sim event times) to `topic`, before any clock starts. */
 async function preload(
   kafka: Kafka,
@@ -349,7 +353,11 @@ async function preload(
 ): Promise<void> {
   // Kept for the whole bench whatever the record timestamps: runs re-read it from the start.
   await kafka.createTopics([topic], partitions, [], { 'retention.ms': '-1' });
-  const p = await kafka.producer();
+  // The same record batches on every machine: with linger.ms alone their size followed how fast
+  // the broker acknowledged, and a just-started broker let batches of up to 4,300 records build
+  // up where a warm one got about 300. Such an input ran fraud-eos 30% slower (docs/benchmarks.md).
+  // A long linger lets every batch fill to exactly PRELOAD_BATCH_RECORDS.
+  const p = await kafka.producer({ 'linger.ms': 1000, 'batch.num.messages': PRELOAD_BATCH_RECORDS });
   const t0 = Date.now();
   let n = 0;
   for (const r of generate(kind, {
