@@ -63,7 +63,8 @@ ENV NODE_ENV=production
 # limit it let garbage grow the heap to 4 times what is live (--max-old-space-size, which also
 # lowers that factor); and jemalloc serves librdkafka's many small allocations faster and with
 # less fragmentation than glibc, which pays back the extra collections. The fraud trigger over
-# 1M customers peaked at 529 MB with the first setting alone. Raise --max-old-space-size with
+# 1M customers peaked at 507-557 MB with the first setting and glibc, 262-273 MB with all three
+# and the consumer's prefetch of prefetchConfig. Raise --max-old-space-size with
 # STATE_CACHE_ENTRIES. bench/harness.ts runs its members with the same settings.
 ENV LD_PRELOAD=/usr/local/lib/libjemalloc.so.2
 ENV NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=384"
