@@ -14,6 +14,8 @@
  * then `{"ev":"sample",...}` every 100 ms with its CPU time (process.cpuUsage, µs) and records
  * consumed, which the harness (bench/harness.ts) reads. SIGTERM stops it gracefully.
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { Registry } from 'prom-client';
 import { loadConfig } from '../src/config/env.js';
 import { HealthState } from '../src/health/health-state.js';
@@ -249,12 +251,40 @@ async function runPassthrough(): Promise<() => Promise<void>> {
   };
 }
 
+/**
+ * BENCH_ALLOC_PROFILE=<file>: samples every allocation, collected or not, until the member stops
+ * (a .heapprofile for Chrome DevTools). `--heap-prof` keeps only what is still alive at the end,
+ * which says nothing about the garbage the collector spends its time on.
+ */
+async function startAllocationProfile(file: string): Promise<() => Promise<void>> {
+  const session = new Session();
+  session.connect();
+  await session.post('HeapProfiler.startSampling', {
+    samplingInterval: 32_768,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+  return async () => {
+    const { profile } = await session.post('HeapProfiler.stopSampling');
+    writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+  };
+}
+
 async function main(): Promise<void> {
+  const allocFile = process.env.BENCH_ALLOC_PROFILE;
+  const stopProfile = allocFile
+    ? await startAllocationProfile(`${allocFile}.${process.pid}.heapprofile`)
+    : undefined;
   process.on('unhandledRejection', (err) => {
     write({ ev: 'fatal', err: String(err) });
     process.exit(71);
   });
-  const stop = process.env.BENCH_MODE === 'passthrough' ? await runPassthrough() : await runPipeline();
+  const stopMember = process.env.BENCH_MODE === 'passthrough' ? await runPassthrough() : await runPipeline();
+  const stop = async (): Promise<void> => {
+    await stopMember();
+    await stopProfile?.();
+  };
   // The process start, so that the harness can split a recovery into boot, join and catch-up.
   write({ ev: 'started', processStart: Math.round(performance.timeOrigin) });
   let stopping = false;

@@ -108,6 +108,7 @@ export class SourceTask {
   private broadcastWatermark = Number.NEGATIVE_INFINITY;
   private readonly dlqTopic: string;
   private readonly repartitions: Array<{ topic: string; partitions: number }>;
+  private readonly topicByStage = new Map<KeyedStagePlan, string>();
   /** Processing time of the last record or idle decision, for the idle timeout. */
   lastActivity: number;
 
@@ -176,6 +177,15 @@ export class SourceTask {
     return true;
   }
 
+  private repartitionTopic(stage: KeyedStagePlan): string {
+    let topic = this.topicByStage.get(stage);
+    if (topic === undefined) {
+      topic = internalTopics.repartition(this.app, this.pipeline, stage.name);
+      this.topicByStage.set(stage, topic);
+    }
+    return topic;
+  }
+
   private encodeOutput(value: unknown, topic: string): string {
     const text = JSON.stringify(value);
     // Characters bound bytes from below (at most 3 bytes each in UTF-8): count only when it may matter.
@@ -223,7 +233,7 @@ export class SourceTask {
               'invalid-key',
             );
           }
-          const topic = internalTopics.repartition(this.app, this.pipeline, node.stage.name);
+          const topic = this.repartitionTopic(node.stage);
           const body = this.encodeOutput(value, topic);
           const meta: DataMeta = [
             this.partition,
@@ -306,11 +316,19 @@ export interface SourceGroupSnapshot {
  * with the pipeline in a header). Their snapshots commit together with the partition's offset.
  */
 export class SourceTaskGroup {
+  /**
+   * Whether a record's results become visible when this task's transaction commits: some
+   * pipeline writes straight to a sink. Otherwise they do only downstream, after the keyed stage.
+   */
+  readonly writesSinks: boolean;
+
   constructor(
     readonly topic: string,
     readonly partition: number,
     readonly members: readonly SourceTask[],
-  ) {}
+  ) {
+    this.writesSinks = members.some((m) => hasSink(m.plan.children));
+  }
 
   process(record: InputRecord, emitter: Emitter, now: number): void {
     for (const m of this.members) m.process(record, emitter, now);
@@ -342,6 +360,10 @@ export class SourceTaskGroup {
   restore(s: SourceGroupSnapshot | undefined): void {
     for (const m of this.members) m.restore(s?.p?.[m.pipeline]);
   }
+}
+
+function hasSink(nodes: PlanNode[]): boolean {
+  return nodes.some((n) => n.kind === 'sink' || (n.kind === 'step' && hasSink(n.children)));
 }
 
 function collectStages(nodes: PlanNode[], acc: KeyedStagePlan[] = []): KeyedStagePlan[] {
@@ -522,10 +544,15 @@ export class KeyedTask {
     this.open = open;
   }
 
-  async process(records: readonly InputRecord[], emitter: Emitter): Promise<void> {
+  /** Loads every key of these records that the caches lack; process() does it too, if not done. */
+  async prefetch(records: readonly InputRecord[]): Promise<void> {
     const keys = new Set<string>();
     for (const r of records) if (r.key !== null) keys.add(r.key.toString('utf8'));
-    for (const cache of this.caches.values()) await cache.prefetch(keys);
+    await Promise.all([...this.caches.values()].map((cache) => cache.prefetch(keys)));
+  }
+
+  async process(records: readonly InputRecord[], emitter: Emitter): Promise<void> {
+    await this.prefetch(records);
 
     for (const record of records) {
       let item: RepartitionItem;
@@ -734,7 +761,7 @@ export class KeyedTask {
       const topic = this.changelogTopic(cache.store);
       const encoded = new Map<string, string>();
       this.encoded.set(cache.store, encoded);
-      for (const [key, entry] of cache.dirty()) {
+      cache.forEachDirty((key, entry) => {
         any = true;
         let text: string | undefined;
         if (entry !== null) encoded.set(key, (text = encodeEntry(entry)));
@@ -745,7 +772,7 @@ export class KeyedTask {
           value: text === undefined ? null : Buffer.from(text),
           timestamp,
         });
-      }
+      });
     }
     return any;
   }
@@ -763,10 +790,10 @@ export class KeyedTask {
         const puts: TaskDelta['stores'][number]['puts'] = [];
         const deletes: string[] = [];
         const encoded = this.encoded.get(cache.store);
-        for (const [key, entry] of cache.dirty()) {
+        cache.forEachDirty((key, entry) => {
           if (entry === null) deletes.push(key);
           else puts.push([key, encoded?.get(key) ?? encodeEntry(entry), entry.due]);
-        }
+        });
         this.encoded.delete(cache.store);
         return {
           store: cache.store,

@@ -82,7 +82,7 @@ export class RuntimeMetrics {
     });
     this.endToEndLatency = new Histogram({
       name: 'stream_end_to_end_latency_seconds',
-      help: 'From an input record timestamp to the commit that makes its results visible.',
+      help: 'From an input record timestamp to the commit that makes its results visible; once per record, at its last hop.',
       buckets: [0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });

@@ -73,4 +73,63 @@ describe('Redis task backend', () => {
       `${taskTag(app, 't', 0)}:due:w`,
     );
   });
+
+  it('splits a transaction over several stores at any row, puts before deletes, store by store', async () => {
+    await connectRedis(redis);
+    const app = uniqueName('backend-stores');
+    const state = new RedisStateStore(redis, { app });
+    const stores = ['a', 'b', 'c', 'd'];
+    const t = state.task('t', 0, stores);
+    await t.claim();
+    const empty = stores.map((store) => ({ store, changelogOffset: 0, puts: [], deletes: [] }));
+    assert.equal(await t.apply({ inputOffset: 0, stores: empty }, 'init'), 'ok');
+    const puts = (store: string, n: number): TaskDelta['stores'][number]['puts'] =>
+      Array.from({ length: n }, (_, i) => [`${store}${i}`, `{"v":${i}}`, undefined]);
+    const names = (store: string, from: number, to: number): string[] =>
+      Array.from({ length: to - from }, (_, i) => `${store}${from + i}`);
+    // Rows per store: a 2,500, b 1,900, c 0, d 700, so chunk ends fall inside a's puts, b's deletes, d's puts.
+    await t.apply(
+      {
+        inputOffset: 5,
+        stores: [
+          { store: 'a', changelogOffset: 1, puts: puts('a', 2500), deletes: [] },
+          { store: 'b', changelogOffset: 2, puts: puts('b', 1900), deletes: [] },
+          { store: 'c', changelogOffset: 3, puts: [], deletes: [] },
+          { store: 'd', changelogOffset: 4, puts: puts('d', 700), deletes: [] },
+        ],
+      },
+      'apply',
+    );
+    assert.equal(
+      await t.apply(
+        {
+          inputOffset: 9,
+          stores: [
+            { store: 'a', changelogOffset: 11, puts: puts('a', 2100), deletes: names('a', 2100, 2500) },
+            { store: 'b', changelogOffset: 12, puts: puts('b', 100), deletes: names('b', 100, 1900) },
+            { store: 'c', changelogOffset: 13, puts: [], deletes: [] },
+            { store: 'd', changelogOffset: 14, puts: [], deletes: names('d', 0, 650) },
+          ],
+        },
+        'apply',
+      ),
+      'ok',
+    );
+    const expected: Record<string, number> = { a: 2100, b: 100, c: 0, d: 50 };
+    for (const store of stores) {
+      const kv = await state.readAll('t', 0, store);
+      const want = store === 'd' ? names('d', 650, 700) : names(store, 0, expected[store]);
+      assert.deepEqual(Object.keys(kv).sort(), want.sort(), `store ${store}`);
+    }
+    const meta = await state.meta('t', 0);
+    assert.equal(meta.in, '9');
+    assert.deepEqual(
+      stores.map((s) => meta[`cl:${s}`]),
+      ['11', '12', '13', '14'],
+    );
+    await redis.del(
+      `${taskTag(app, 't', 0)}:meta`,
+      ...stores.flatMap((s) => [`${taskTag(app, 't', 0)}:kv:${s}`, `${taskTag(app, 't', 0)}:due:${s}`]),
+    );
+  });
 });

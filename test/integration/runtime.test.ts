@@ -64,6 +64,19 @@ async function runFraud(cluster: boolean) {
     multiset(expected.map((e) => ({ key: e.key, value: Buffer.from(JSON.stringify(e.value)) }))),
   );
   await eventually(() => h.health.readinessProblems().length === 0, 10_000, 'readiness');
+  // Each event's latency is observed once, when the keyed stage's commit makes its result
+  // visible; the repartition hop's commit before it is not a second sample.
+  const observed = async (): Promise<number> => {
+    const metric = await h.registry.getSingleMetric('stream_end_to_end_latency_seconds')!.get();
+    const count = metric.values.find(
+      (v) => (v as { metricName?: string }).metricName === 'stream_end_to_end_latency_seconds_count',
+    );
+    return count?.value ?? 0;
+  };
+  let seen = 0;
+  await eventually(async () => (seen = await observed()) >= records.length, 30_000, 'latency samples');
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(await observed(), records.length, `latency samples (first seen ${seen})`);
   return { h, app };
 }
 

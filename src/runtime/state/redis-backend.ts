@@ -264,16 +264,16 @@ class RedisTaskBackend implements TaskBackend {
   }
 
   async apply(delta: TaskDelta, mode: 'apply' | 'init'): Promise<ApplyOutcome> {
-    const rows: Array<{ s: number; put?: [string, string, number | undefined]; del?: string }> = [];
-    delta.stores.forEach((st, s) => {
-      for (const put of st.puts) rows.push({ s, put });
-      for (const del of st.deletes) rows.push({ s, del });
-    });
+    let rows = 0;
+    for (const st of delta.stores) rows += st.puts.length + st.deletes.length;
     // Only the last chunk moves the offsets: a crash between chunks leaves the old offsets,
     // and recovery re-applies the whole transaction from the changelog (full values, idempotent).
-    const chunks = Math.max(1, Math.ceil(rows.length / APPLY_CHUNK));
+    // Rows in order: each store's puts, then its deletes, then the next store's; a cursor
+    // (store, row) says where the next chunk starts.
+    const chunks = Math.max(1, Math.ceil(rows / APPLY_CHUNK));
+    let cursorStore = 0;
+    let cursorRow = 0;
     for (let c = 0; c < chunks; c++) {
-      const part = rows.slice(c * APPLY_CHUNK, (c + 1) * APPLY_CHUNK);
       const final = c === chunks - 1;
       const keys = [this.meta];
       const args: Array<string | number> = [
@@ -282,13 +282,33 @@ class RedisTaskBackend implements TaskBackend {
         final ? delta.inputOffset : -1,
         delta.stores.length,
       ];
+      let room = APPLY_CHUNK;
       delta.stores.forEach((st, s) => {
         keys.push(this.kv(st.store), this.due(st.store));
-        const puts = part.filter((r) => r.s === s && r.put).map((r) => r.put!);
-        const dels = part.filter((r) => r.s === s && r.del !== undefined).map((r) => r.del!);
-        args.push(st.store, st.changelogOffset, puts.length, dels.length);
-        for (const [k, v, d] of puts) args.push(k, v, d === undefined ? '' : d);
-        args.push(...dels);
+        const total = st.puts.length + st.deletes.length;
+        let from = 0;
+        let to = 0;
+        if (s === cursorStore) {
+          from = cursorRow;
+          to = Math.min(total, from + room);
+          room -= to - from;
+          cursorRow = to;
+          if (cursorRow >= total) {
+            cursorStore++;
+            cursorRow = 0;
+          }
+        }
+        const puts = st.puts.length;
+        const putFrom = Math.min(from, puts);
+        const putTo = Math.min(to, puts);
+        const delFrom = Math.max(0, from - puts);
+        const delTo = Math.max(0, to - puts);
+        args.push(st.store, st.changelogOffset, putTo - putFrom, delTo - delFrom);
+        for (let i = putFrom; i < putTo; i++) {
+          const [k, v, d] = st.puts[i];
+          args.push(k, v, d === undefined ? '' : d);
+        }
+        for (let i = delFrom; i < delTo; i++) args.push(st.deletes[i]);
       });
       const outcome = (await this.store.timed('apply', () =>
         applyScript.run(this.store.client, keys, args),

@@ -106,7 +106,12 @@ interface CacheSlot {
  */
 export class StoreCache {
   private readonly slots = new Map<string, CacheSlot>();
-  private dirtyCount = 0;
+  /**
+   * The dirty slots' keys, in the order they turned dirty: each commit walks what changed, not
+   * the whole cache (iterating a Map of 10,000 clean slots per store and commit allocated an
+   * entry pair per slot, an eighth of fraud-trigger's garbage).
+   */
+  private readonly dirtyKeys = new Set<string>();
   /**
    * Whether every entry the backend holds for this store is in the cache: then the cache alone
    * knows which keys are due, and firing needs no round trip. Learnt from a full scan (adopt);
@@ -143,7 +148,7 @@ export class StoreCache {
   }
 
   get dirtySize(): number {
-    return this.dirtyCount;
+    return this.dirtyKeys.size;
   }
 
   async prefetch(keys: Iterable<string>): Promise<void> {
@@ -180,15 +185,14 @@ export class StoreCache {
   }
 
   private write(key: string, entry: StoredEntry | null): void {
-    const slot = this.slots.get(key);
-    if (slot && !slot.dirty) this.dirtyCount++;
-    if (!slot) this.dirtyCount++;
+    this.dirtyKeys.add(key);
     this.slots.delete(key);
     this.slots.set(key, { entry, dirty: true });
   }
 
-  *dirty(): IterableIterator<[string, StoredEntry | null]> {
-    for (const [k, s] of this.slots) if (s.dirty) yield [k, s.entry];
+  /** Each changed key with its entry (null: deleted), in the order they changed. A callback: no pair per entry. */
+  forEachDirty(fn: (key: string, entry: StoredEntry | null) => void): void {
+    for (const k of this.dirtyKeys) fn(k, this.slots.get(k)!.entry);
   }
 
   /**
@@ -197,38 +201,45 @@ export class StoreCache {
    */
   dueKeys(watermark: number): string[] {
     const out: string[] = [];
-    for (const [k, s] of this.slots)
-      if ((s.dirty || this.whole) && s.entry?.due !== undefined && s.entry.due <= watermark) out.push(k);
+    for (const k of this.considered()) {
+      const due = this.slots.get(k)!.entry?.due;
+      if (due !== undefined && due <= watermark) out.push(k);
+    }
     return out;
   }
 
   /** The smallest due above the watermark, over the same entries as dueKeys. */
   minDueAbove(watermark: number): number {
     let min = Number.POSITIVE_INFINITY;
-    for (const s of this.slots.values()) {
-      const d = s.dirty || this.whole ? s.entry?.due : undefined;
+    for (const k of this.considered()) {
+      const d = this.slots.get(k)!.entry?.due;
       if (d !== undefined && d > watermark && d < min) min = d;
     }
     return min;
   }
 
+  /** The keys the backend's due index does not answer for: the dirty ones, or all while the cache is complete. */
+  private considered(): Iterable<string> {
+    return this.whole ? this.slots.keys() : this.dirtyKeys;
+  }
+
   /** After the backend applied the transaction: everything is clean, and the cache shrinks back to its bound. */
   markApplied(): void {
-    for (const s of this.slots.values()) s.dirty = false;
-    this.dirtyCount = 0;
+    for (const k of this.dirtyKeys) this.slots.get(k)!.dirty = false;
+    this.dirtyKeys.clear();
     this.evict();
   }
 
   /** After an aborted transaction: forget what it changed; the backend still holds the committed values. */
   discardDirty(): void {
-    for (const [k, s] of this.slots) if (s.dirty) this.slots.delete(k);
-    this.dirtyCount = 0;
+    for (const k of this.dirtyKeys) this.slots.delete(k);
+    this.dirtyKeys.clear();
     this.whole = false;
   }
 
   clear(): void {
     this.slots.clear();
-    this.dirtyCount = 0;
+    this.dirtyKeys.clear();
     this.whole = false;
   }
 
