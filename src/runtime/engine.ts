@@ -544,7 +544,7 @@ export class KeyedTask {
     this.open = open;
   }
 
-  /** Loads every key of these records that the caches lack; process() does it too, if not done. */
+  /** Loads every key of these records that the caches lack. */
   async prefetch(records: readonly InputRecord[]): Promise<void> {
     const keys = new Set<string>();
     for (const r of records) if (r.key !== null) keys.add(r.key.toString('utf8'));
@@ -553,7 +553,11 @@ export class KeyedTask {
 
   async process(records: readonly InputRecord[], emitter: Emitter): Promise<void> {
     await this.prefetch(records);
+    await this.processPrefetched(records, emitter);
+  }
 
+  /** process() for records whose keys prefetch() has loaded: the loop loads all tasks' at once. */
+  async processPrefetched(records: readonly InputRecord[], emitter: Emitter): Promise<void> {
     for (const record of records) {
       let item: RepartitionItem;
       try {

@@ -452,7 +452,7 @@ export class StreamRuntime {
       this.touchedKeyed.add(task);
       try {
         if (failed) throw failed.err;
-        await task.process(records, emitter);
+        await task.processPrefetched(records, emitter);
       } catch (err) {
         if (!isStateError(err)) throw err;
         end();
