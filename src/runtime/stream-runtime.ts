@@ -448,15 +448,20 @@ export class StreamRuntime {
       ),
     );
     const failed = prefetched.find((f) => f !== undefined);
+    if (failed) {
+      if (!isStateError(failed.err)) throw failed.err;
+      end();
+      await this.onStateReadError(failed.task, failed.err);
+      return;
+    }
     for (const [task, records] of keyedBatches) {
       this.touchedKeyed.add(task);
       try {
-        if (failed) throw failed.err;
         await task.processPrefetched(records, emitter);
       } catch (err) {
         if (!isStateError(err)) throw err;
         end();
-        await this.onStateReadError(failed?.task ?? task, err);
+        await this.onStateReadError(task, err);
         return;
       }
     }
@@ -670,7 +675,11 @@ export class StreamRuntime {
       // Tasks are independent (their own keys, their own fence), so their applies overlap;
       // each task's own stay in commit order, and one that fails holds back the ones after it.
       const chains = new Map<KeyedTask, PendingApply[]>();
-      for (const a of this.dirtyApplies) chains.set(a.task, [...(chains.get(a.task) ?? []), a]);
+      for (const a of this.dirtyApplies) {
+        const chain = chains.get(a.task);
+        if (chain) chain.push(a);
+        else chains.set(a.task, [a]);
+      }
       const done = new Set<PendingApply>();
       const results = await Promise.allSettled(
         [...chains.values()].map(async (chain) => {
