@@ -558,6 +558,27 @@ function progressTopics(app: string, s: PipelineSetup): string[] {
   return [s.input, internalTopics.repartition(app, s.pipeline, stage)];
 }
 
+/**
+ * Deletes a finished run's state from Redis and compacts its append-only file. A fraud run leaves
+ * the windows the watermark never closed (about 30,000); kept, they grew every later AOF rewrite,
+ * so a run's Redis cost depended on how many runs came before it in the same invocation.
+ */
+async function deleteRunState(redis: Redis, app: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `{${app}|*`, 'COUNT', 1000);
+    if (keys.length > 0) await redis.unlink(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  if (!/aof_enabled:1/.test(await redis.info('persistence'))) return;
+  await redis.bgrewriteaof().catch(() => undefined); // refused only while a rewrite is already running
+  const deadline = Date.now() + 60_000;
+  while (/aof_rewrite_(in_progress|scheduled):1/.test(await redis.info('persistence'))) {
+    if (Date.now() > deadline) throw new Error('Redis AOF rewrite still running after 60 s');
+    await sleep(100);
+  }
+}
+
 async function redisCalls(redis: Redis): Promise<number> {
   const info = await redis.info('commandstats');
   let n = 0;
@@ -700,12 +721,16 @@ async function throughputRun(
     return run;
   } finally {
     await Promise.all(ms.map((m) => m.stop()));
-    // A topic left behind costs the next run some broker CPU, not its correctness. A failed
-    // run's topics are kept for diagnosis.
-    if (finished)
+    // A topic or state left behind costs the next run some broker or Redis CPU, not its
+    // correctness. A failed run's are kept for diagnosis.
+    if (finished) {
       await kafka
         .deleteRunTopics(app)
         .catch((err: unknown) => o.log(`  could not delete ${app}-*: ${String(err)}`));
+      await deleteRunState(redis, app).catch((err: unknown) =>
+        o.log(`  could not delete the Redis state of ${app}: ${String(err)}`),
+      );
+    }
   }
 }
 

@@ -112,6 +112,7 @@ async function runPipeline(): Promise<() => Promise<void>> {
     cacheEntriesPerStore: c.state.cacheEntries,
     staticMembership: c.kafka.staticMembership,
     consumerOverrides: consumerOverrides(),
+    producerOverrides: producerOverrides(),
     plans: pipelines.map((p) => p.plan),
     state: new RedisStateStore(redis, {
       app: c.service.name,
@@ -154,6 +155,12 @@ async function timeBreakdown(registry: Registry): Promise<Record<string, { s: nu
 /** BENCH_CONSUMER_CONFIG: extra librdkafka consumer settings as JSON, for trials of the client's knobs. */
 function consumerOverrides(): Record<string, string | number | boolean> {
   const raw = process.env.BENCH_CONSUMER_CONFIG;
+  return raw ? (JSON.parse(raw) as Record<string, string | number | boolean>) : {};
+}
+
+/** BENCH_PRODUCER_CONFIG: the same for the runtime's producer. */
+function producerOverrides(): Record<string, string | number | boolean> {
+  const raw = process.env.BENCH_PRODUCER_CONFIG;
   return raw ? (JSON.parse(raw) as Record<string, string | number | boolean>) : {};
 }
 
