@@ -759,14 +759,12 @@ export class KeyedTask {
   }
 
   /** At commit: full values of changed keys to the changelog (tombstones for deleted ones), same partition. */
-  emitChangelog(emitter: Emitter, timestamp: number): boolean {
-    let any = false;
+  emitChangelog(emitter: Emitter, timestamp: number): void {
     for (const cache of this.caches.values()) {
       const topic = this.changelogTopic(cache.store);
       const encoded = new Map<string, string>();
       this.encoded.set(cache.store, encoded);
       cache.forEachDirty((key, entry) => {
-        any = true;
         let text: string | undefined;
         if (entry !== null) encoded.set(key, (text = encodeEntry(entry)));
         emitter.emit({
@@ -778,7 +776,6 @@ export class KeyedTask {
         });
       });
     }
-    return any;
   }
 
   hasDirtyState(): boolean {
