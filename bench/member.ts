@@ -111,8 +111,8 @@ async function runPipeline(): Promise<() => Promise<void>> {
     replicationFactor: c.kafka.replicationFactor,
     cacheEntriesPerStore: c.state.cacheEntries,
     staticMembership: c.kafka.staticMembership,
-    consumerOverrides: consumerOverrides(),
-    producerOverrides: producerOverrides(),
+    consumerOverrides: clientOverrides('BENCH_CONSUMER_CONFIG'),
+    producerOverrides: clientOverrides('BENCH_PRODUCER_CONFIG'),
     plans: pipelines.map((p) => p.plan),
     state: new RedisStateStore(redis, {
       app: c.service.name,
@@ -152,15 +152,12 @@ async function timeBreakdown(registry: Registry): Promise<Record<string, { s: nu
   return out;
 }
 
-/** BENCH_CONSUMER_CONFIG: extra librdkafka consumer settings as JSON, for trials of the client's knobs. */
-function consumerOverrides(): Record<string, string | number | boolean> {
-  const raw = process.env.BENCH_CONSUMER_CONFIG;
-  return raw ? (JSON.parse(raw) as Record<string, string | number | boolean>) : {};
-}
-
-/** BENCH_PRODUCER_CONFIG: the same for the runtime's producer. */
-function producerOverrides(): Record<string, string | number | boolean> {
-  const raw = process.env.BENCH_PRODUCER_CONFIG;
+/**
+ * BENCH_CONSUMER_CONFIG and BENCH_PRODUCER_CONFIG: extra librdkafka settings as JSON, for trials
+ * of the client's knobs.
+ */
+function clientOverrides(variable: string): Record<string, string | number | boolean> {
+  const raw = process.env[variable];
   return raw ? (JSON.parse(raw) as Record<string, string | number | boolean>) : {};
 }
 
@@ -197,7 +194,7 @@ async function runPassthrough(): Promise<() => Promise<void>> {
     'fetch.wait.max.ms': 50,
     ...prefetchConfig(config.kafka.maxBatchBytes),
     rebalance_cb: true,
-    ...consumerOverrides(),
+    ...clientOverrides('BENCH_CONSUMER_CONFIG'),
   }) as KafkaConsumerType;
   await kafkaCall((cb) => consumer.connect({ timeout: 30_000 }, (err) => cb(err)));
   consumer.setDefaultConsumeTimeout(Math.min(100, config.kafka.commitIntervalMs));
