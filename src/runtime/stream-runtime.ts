@@ -756,6 +756,16 @@ export class StreamRuntime {
     o.metrics.transactionsAborted.inc({ reason: isKafkaError(cause) ? String(cause.code) : 'error' });
     if (o.guarantee === 'exactly_once') {
       const p = this.producer!;
+      // An abort right after a transaction's first records can send EndTxn before the coordinator
+      // has registered their partitions; with no transaction open there, it answers INVALID_TXN_STATE,
+      // which librdkafka makes fatal (librdkafka #4849; test/integration/abort-race.test.ts).
+      // Delivered records mean registered partitions. Not when Kafka itself asked for the abort:
+      // a transaction in an abortable error sends nothing more, and the flush would only time out.
+      if (!isKafkaError(cause) && this.undelivered > 0) {
+        await kafkaCall((cb) => p.flush(10_000, cb)).catch((err: unknown) =>
+          o.logger.warn({ err: describeError(err) }, 'flush before the abort failed; aborting anyway'),
+        );
+      }
       try {
         await this.retrying('abortTransaction', (cb) => p.abortTransaction(30_000, cb));
       } catch (err) {
