@@ -35,6 +35,8 @@ const MEMBER = fileURLToPath(new URL('./member.js', import.meta.url));
 const MEMBER_LOGS = join(process.env.STREAM_RUN_DIR ?? '.run/bench', 'member-logs');
 export const SCENARIOS = [
   'passthrough',
+  'topology-io-eos',
+  'topology-io-alos',
   'fraud-eos',
   'fraud-alos',
   'branch-eos',
@@ -475,7 +477,7 @@ class Member {
 // ---- scenarios --------------------------------------------------------------------------
 
 interface PipelineSetup {
-  pipeline: 'fraud-trigger' | 'branch-totals' | 'passthrough';
+  pipeline: 'fraud-trigger' | 'branch-totals' | 'passthrough' | 'topology-io';
   guarantee: 'exactly_once' | 'at_least_once';
   input: string;
 }
@@ -530,7 +532,14 @@ function memberEnv(
     ...o.imageEnv,
     ...(s.pipeline === 'passthrough'
       ? { BENCH_MODE: 'passthrough', BENCH_INPUT: s.input, BENCH_OUTPUT: outputs.out }
-      : { BENCH_MODE: 'pipeline', PIPELINES: s.pipeline }),
+      : s.pipeline === 'topology-io'
+        ? {
+            BENCH_MODE: 'passthrough',
+            BENCH_INPUT: s.input,
+            BENCH_HOP: outputs.hop,
+            BENCH_CHANGELOG: outputs.changelog,
+          }
+        : { BENCH_MODE: 'pipeline', PIPELINES: s.pipeline }),
     ...(s.pipeline === 'fraud-trigger'
       ? { FRAUD_INPUT_TOPIC: s.input, FRAUD_OUTPUT_TOPIC: outputs.out }
       : {}),
@@ -546,14 +555,23 @@ function memberEnv(
 }
 
 function outputTopics(app: string, s: PipelineSetup): Record<string, string> {
+  if (s.pipeline === 'topology-io') return { hop: `${app}-hop`, changelog: `${app}-changelog` };
   return s.pipeline === 'branch-totals'
     ? { out: `${app}-totals`, windowed: `${app}-windowed` }
     : { out: `${app}-out` };
 }
 
+/**
+ * The members copy records without decoding or state: no DLQ, and the outputs are counted by their
+ * end offsets, as reading back three million records would take longer than the run (under
+ * exactly once these include the commit markers).
+ */
+const isCopy = (s: PipelineSetup): boolean => s.pipeline === 'passthrough' || s.pipeline === 'topology-io';
+
 /** The group's topics whose committed offsets show the work is done: input, and the repartition topic. */
 function progressTopics(app: string, s: PipelineSetup): string[] {
   if (s.pipeline === 'passthrough') return [s.input];
+  if (s.pipeline === 'topology-io') return [s.input, `${app}-hop`];
   const stage = s.pipeline === 'fraud-trigger' ? 'by-customer' : 'by-branch';
   return [s.input, internalTopics.repartition(app, s.pipeline, stage)];
 }
@@ -663,13 +681,12 @@ async function throughputRun(
   await kafka.createTopics(
     Object.values(outs),
     o.partitions,
-    s.pipeline === 'branch-totals' ? [outs.out] : [],
+    s.pipeline === 'branch-totals' ? [outs.out] : s.pipeline === 'topology-io' ? [outs.changelog] : [],
   );
   // The DLQ and late topics belong to the input topic, so earlier runs over it left records there.
-  const shared =
-    s.pipeline === 'passthrough'
-      ? undefined
-      : { dlq: internalTopics.dlq(s.input), late: internalTopics.late(s.input) };
+  const shared = isCopy(s)
+    ? undefined
+    : { dlq: internalTopics.dlq(s.input), late: internalTopics.late(s.input) };
   const before: Record<string, number> = {};
   for (const [name, topic] of Object.entries(shared ?? {}))
     before[name] = (await kafka.exists(topic)) ? await kafka.countCommitted(topic, 500) : 0;
@@ -695,10 +712,9 @@ async function throughputRun(
     const cpu = perMember.reduce((a, m) => a + m.cpuSeconds, 0);
     const outputs: Record<string, number> = {};
     for (const [name, topic] of Object.entries(outs)) {
-      outputs[name] =
-        s.pipeline === 'passthrough'
-          ? [...(await kafka.ends(topic)).values()].reduce((a, b) => a + b, 0)
-          : await kafka.countCommitted(topic);
+      outputs[name] = isCopy(s)
+        ? [...(await kafka.ends(topic)).values()].reduce((a, b) => a + b, 0)
+        : await kafka.countCommitted(topic);
     }
     for (const [name, topic] of Object.entries(shared ?? {}))
       outputs[name] = (await kafka.countCommitted(topic, 500)) - before[name];
@@ -1026,6 +1042,8 @@ export async function runBench(scenarios: Scenario[], o: BenchOptions): Promise<
       [Scenario, PipelineSetup['pipeline'], PipelineSetup['guarantee'], GeneratorKind]
     > = [
       ['passthrough', 'passthrough', 'at_least_once', 'fraud'],
+      ['topology-io-eos', 'topology-io', 'exactly_once', 'fraud'],
+      ['topology-io-alos', 'topology-io', 'at_least_once', 'fraud'],
       ['fraud-eos', 'fraud-trigger', 'exactly_once', 'fraud'],
       ['fraud-alos', 'fraud-trigger', 'at_least_once', 'fraud'],
       ['branch-eos', 'branch-totals', 'exactly_once', 'payments'],
@@ -1234,6 +1252,15 @@ export function report(r: BenchResults): string {
       `${t.scenario.padEnd(12)} ${f(t.eventsPerSecond)} ev/s | ${f(t.cpuSecondsPerMillion)} CPU s/M | ` +
         `peak RSS ${f(t.peakRssMb)} MB | ${f(t.redisCommandsPerRecord)} redis cmd/rec`,
     );
+  // Not a floor: how much of the ceiling the fraud topology's Kafka I/O leaves, and how much of that the runtime gets.
+  const median = (name: string): number | undefined =>
+    r.throughput.find((t) => t.scenario === name)?.eventsPerSecond.median;
+  const pass = median('passthrough');
+  for (const g of ['eos', 'alos']) {
+    const [io, fraud] = [median(`topology-io-${g}`), median(`fraud-${g}`)];
+    if (pass && io) lines.push(`topology-io-${g} / passthrough ${round(io / pass)}`);
+    if (io && fraud) lines.push(`fraud-${g} / topology-io-${g} ${round(fraud / io)}`);
+  }
   for (const s of r.scale)
     lines.push(`scale x${s.members}     ${f(s.eventsPerSecond)} ev/s | efficiency ${s.efficiency}`);
   for (const l of r.latency)

@@ -9,6 +9,11 @@
  * - `passthrough`: the same client and consumer settings, consuming BENCH_INPUT and producing
  *   every record unchanged to BENCH_OUTPUT, committing offsets after a flush every
  *   COMMIT_INTERVAL_MS: no state, no transactions, no decoding. The ceiling.
+ *   With BENCH_HOP and BENCH_CHANGELOG instead of BENCH_OUTPUT it does the fraud trigger's Kafka
+ *   I/O and nothing else: each input record to BENCH_HOP under a key of its own (the
+ *   repartition hop, one customer per record), and each record read back from BENCH_HOP to
+ *   BENCH_CHANGELOG twice, as a put and a tombstone (its window's changelog record, and the
+ *   one when the window fires). The ceiling of that topology on this machine.
  *
  * It writes JSON lines to stdout: `{"ev":"first",...}` when it consumed its first input record,
  * then `{"ev":"sample",...}` every 100 ms with its CPU time (process.cpuUsage, µs) and records
@@ -165,14 +170,26 @@ async function runPassthrough(): Promise<() => Promise<void>> {
   const config = loadConfig(process.env);
   const input = process.env.BENCH_INPUT ?? '';
   const output = process.env.BENCH_OUTPUT ?? '';
-  if (!input || !output) throw new Error('BENCH_INPUT and BENCH_OUTPUT must be set');
+  const hop = process.env.BENCH_HOP ?? '';
+  const changelog = process.env.BENCH_CHANGELOG ?? '';
+  if (!input || !output === !(hop && changelog))
+    throw new Error('BENCH_INPUT must be set, and either BENCH_OUTPUT or both BENCH_HOP and BENCH_CHANGELOG');
   const conn = {
     brokers: config.kafka.brokers,
     clientId: `${config.service.name}-${config.service.instanceId}`,
   };
-  // The runtime's producer and consumer settings, minus transactions.
+  // The topology's I/O under exactly once commits as the runtime does: a transaction per commit
+  // interval, with the consumed offsets in it, so the hop is read only once it has committed.
+  const transactional = hop !== '' && config.kafka.processingGuarantee === 'exactly_once';
+  // The runtime's producer and consumer settings, minus transactions unless those are measured.
   const producer = new Producer({
     ...librdkafkaConfig(conn),
+    ...(transactional
+      ? {
+          'transactional.id': `${config.service.name}-${config.service.instanceId}`,
+          'transaction.timeout.ms': config.kafka.transactionTimeoutMs,
+        }
+      : {}),
     'enable.idempotence': true,
     'linger.ms': 1,
     'compression.codec': 'lz4',
@@ -182,6 +199,8 @@ async function runPassthrough(): Promise<() => Promise<void>> {
   producer.on('delivery-report', () => undelivered--);
   await kafkaCall((cb) => producer.connect({ timeout: 30_000 }, (err) => cb(err)));
   producer.setPollInterval(50);
+  if (transactional) await kafkaCall((cb) => producer.initTransactions(30_000, cb));
+  let inTransaction = false;
   const consumer = new KafkaConsumer({
     ...librdkafkaConfig(conn),
     'group.id': config.service.name,
@@ -199,20 +218,49 @@ async function runPassthrough(): Promise<() => Promise<void>> {
   await kafkaCall((cb) => consumer.connect({ timeout: 30_000 }, (err) => cb(err)));
   consumer.setDefaultConsumeTimeout(Math.min(100, config.kafka.commitIntervalMs));
   consumer.setDefaultIsTimeoutOnlyForFirstMessage(true);
-  consumer.subscribe([input]);
+  consumer.subscribe(hop ? [input, hop] : [input]);
   let consumed = 0;
   let stopping = false;
+  // Next offset per partition, of the input and of the hop.
   const pending = new Map<number, number>();
+  const pendingHop = new Map<number, number>();
   const commit = async (): Promise<void> => {
-    if (pending.size === 0) return;
-    await kafkaCall((cb) => producer.flush(30_000, cb));
-    const offsets: TopicPartitionOffset[] = [...pending].map(([partition, offset]) => ({
-      topic: input,
-      partition,
-      offset,
-    }));
-    pending.clear();
-    consumer.commitSync(offsets);
+    if (pending.size === 0 && pendingHop.size === 0) return;
+    if (!transactional) await kafkaCall((cb) => producer.flush(30_000, cb));
+    const offsets: TopicPartitionOffset[] = [];
+    for (const [topic, map] of [
+      [input, pending],
+      [hop, pendingHop],
+    ] as const) {
+      for (const [partition, offset] of map) offsets.push({ topic, partition, offset });
+      map.clear();
+    }
+    if (!transactional) {
+      consumer.commitSync(offsets);
+      return;
+    }
+    await kafkaCall((cb) => producer.sendOffsetsToTransaction(offsets, consumer, 30_000, cb));
+    await kafkaCall((cb) => producer.commitTransaction(30_000, cb));
+    inTransaction = false;
+  };
+  /** False when the producer's queue is full. */
+  const tryProduce = (
+    topic: string,
+    value: Buffer | null,
+    key: Buffer | string | null | undefined,
+    timestamp: number | null,
+  ): boolean => {
+    try {
+      producer.produce(topic, null, value, key, timestamp);
+    } catch {
+      return false;
+    }
+    undelivered++;
+    return true;
+  };
+  const drain = async (): Promise<void> => {
+    producer.poll();
+    await new Promise((r) => setTimeout(r, 1));
   };
   const loop = async (): Promise<void> => {
     let last = Date.now();
@@ -222,21 +270,26 @@ async function runPassthrough(): Promise<() => Promise<void>> {
           resolve(err ? [] : m),
         ),
       );
-      for (const m of msgs) {
-        for (;;) {
-          try {
-            producer.produce(output, null, m.value, m.key, m.timestamp ?? null);
-            break;
-          } catch {
-            // Queue full: let delivery reports drain.
-            producer.poll();
-            await new Promise((r) => setTimeout(r, 1));
-          }
-        }
-        undelivered++;
-        pending.set(m.partition, m.offset + 1);
+      if (transactional && !inTransaction && msgs.length > 0) {
+        await kafkaCall((cb) => producer.beginTransaction(cb));
+        inTransaction = true;
       }
-      consumed += msgs.length;
+      for (const m of msgs) {
+        const ts = m.timestamp ?? null;
+        if (!hop) {
+          while (!tryProduce(output, m.value, m.key, ts)) await drain();
+          pending.set(m.partition, m.offset + 1);
+        } else if (m.topic === input) {
+          while (!tryProduce(hop, m.value, `${m.partition}.${m.offset}`, ts)) await drain();
+          pending.set(m.partition, m.offset + 1);
+          consumed++;
+        } else {
+          while (!tryProduce(changelog, m.value, m.key, ts)) await drain();
+          while (!tryProduce(changelog, null, m.key, ts)) await drain();
+          pendingHop.set(m.partition, m.offset + 1);
+        }
+      }
+      if (!hop) consumed += msgs.length;
       if (Date.now() - last >= config.kafka.commitIntervalMs) {
         await commit();
         last = Date.now();
