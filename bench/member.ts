@@ -13,7 +13,8 @@
  *   I/O and nothing else: each input record to BENCH_HOP under a key of its own (the
  *   repartition hop, one customer per record), and each record read back from BENCH_HOP to
  *   BENCH_CHANGELOG twice, as a put and a tombstone (its window's changelog record, and the
- *   one when the window fires). The ceiling of that topology on this machine.
+ *   one when the window fires); with PROCESSING_GUARANTEE=exactly_once in a transaction per
+ *   commit interval, with the consumed offsets. The ceiling of that topology on this machine.
  *
  * It writes JSON lines to stdout: `{"ev":"first",...}` when it consumed its first input record,
  * then `{"ev":"sample",...}` every 100 ms with its CPU time (process.cpuUsage, µs) and records
