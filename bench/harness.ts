@@ -571,7 +571,7 @@ const isCopy = (s: PipelineSetup): boolean => s.pipeline === 'passthrough' || s.
 /** The group's topics whose committed offsets show the work is done: input, and the repartition topic. */
 function progressTopics(app: string, s: PipelineSetup): string[] {
   if (s.pipeline === 'passthrough') return [s.input];
-  if (s.pipeline === 'topology-io') return [s.input, `${app}-hop`];
+  if (s.pipeline === 'topology-io') return [s.input, outputTopics(app, s).hop];
   const stage = s.pipeline === 'fraud-trigger' ? 'by-customer' : 'by-branch';
   return [s.input, internalTopics.repartition(app, s.pipeline, stage)];
 }
