@@ -12,9 +12,10 @@
  *   With BENCH_HOP and BENCH_CHANGELOG instead of BENCH_OUTPUT it does the fraud trigger's Kafka
  *   I/O and nothing else: each input record to BENCH_HOP under a key of its own (the
  *   repartition hop, one customer per record), and each record read back from BENCH_HOP to
- *   BENCH_CHANGELOG twice, as a put and a tombstone (its window's changelog record, and the
- *   one when the window fires); with PROCESSING_GUARANTEE=exactly_once in a transaction per
- *   commit interval, with the consumed offsets. The ceiling of that topology on this machine.
+ *   BENCH_CHANGELOG once (its window's changelog record; a windowed changelog has no
+ *   tombstones, docs/decisions/0009-windowed-changelog-without-tombstones.md); with
+ *   PROCESSING_GUARANTEE=exactly_once in a transaction per commit interval, with the
+ *   consumed offsets. The ceiling of that topology on this machine.
  *
  * It writes JSON lines to stdout: `{"ev":"first",...}` when it consumed its first input record,
  * then `{"ev":"sample",...}` every 100 ms with its CPU time (process.cpuUsage, µs) and records
@@ -286,7 +287,6 @@ async function runPassthrough(): Promise<() => Promise<void>> {
           consumed++;
         } else {
           while (!tryProduce(changelog, m.value, m.key, ts)) await drain();
-          while (!tryProduce(changelog, null, m.key, ts)) await drain();
           pendingHop.set(m.partition, m.offset + 1);
         }
       }

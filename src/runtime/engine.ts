@@ -16,7 +16,9 @@ import {
   type SourcePlan,
 } from './topology.js';
 import { CombinedWatermark, SourceWatermark } from './watermarks.js';
-import { isClosed, windowsFor } from './windows.js';
+import { isClosed, windowsFor, type WindowSpec } from './windows.js';
+
+type StoreChanges = Pick<TaskDelta['stores'][number], 'puts' | 'deletes'>;
 
 /**
  * The processing side of the runtime, free of Kafka and Redis clients: the consume loop and
@@ -470,6 +472,7 @@ export class KeyedTask {
   readonly watermark: CombinedWatermark;
   readonly caches = new Map<string, StoreCache>();
   private readonly changedTableKeys = new Map<string, Set<string>>();
+  private readonly windowSpecs = new Map<string, WindowSpec>();
   /** Entries as the changelog got them in this commit, per store: Redis gets the same text, encoded once. */
   private readonly encoded = new Map<string, Map<string, string>>();
   private nextDue = Number.POSITIVE_INFINITY;
@@ -498,6 +501,7 @@ export class KeyedTask {
     for (const agg of stage.aggregates) {
       this.caches.set(agg.store, new StoreCache(agg.store, backend, cacheEntries));
       if (!agg.window) this.changedTableKeys.set(agg.store, new Set());
+      else this.windowSpecs.set(agg.store, agg.window);
     }
   }
 
@@ -758,15 +762,23 @@ export class KeyedTask {
     }
   }
 
-  /** At commit: full values of changed keys to the changelog (tombstones for deleted ones), same partition. */
+  /**
+   * At commit: full values of changed keys to the changelog, same partition. A windowed store
+   * writes no tombstones (docs/decisions/0009-windowed-changelog-without-tombstones.md): a key
+   * leaves its state only when its last window fires, and the committed watermark alone says
+   * that a changelog value is such a leftover, so restoredEntry drops it. That spares one
+   * record per key and window.
+   */
   emitChangelog(emitter: Emitter, timestamp: number): void {
     for (const cache of this.caches.values()) {
       const topic = this.changelogTopic(cache.store);
+      const windowed = !this.changedTableKeys.has(cache.store);
       const encoded = new Map<string, string>();
       this.encoded.set(cache.store, encoded);
       cache.forEachDirty((key, entry) => {
         let text: string | undefined;
         if (entry !== null) encoded.set(key, (text = encodeEntry(entry)));
+        else if (windowed) return;
         emitter.emit({
           topic,
           partition: this.partition,
@@ -776,6 +788,62 @@ export class KeyedTask {
         });
       });
     }
+  }
+
+  /**
+   * A changelog value as a restore writes it back, or null when the key has no state left.
+   * Every window in a windowed value that the committed watermark has closed has fired: the
+   * watermark never goes back, and a commit leaves no closed window unfired. So these are
+   * the values of keys whose state ended without a tombstone, and only they; one value with
+   * both closed and open windows cannot be written, but would lose only the closed ones.
+   */
+  restoredEntry(
+    store: string,
+    text: string,
+    committedWatermark: number,
+  ): { text: string; due?: number } | null {
+    const entry = decodeEntry(text);
+    const spec = this.windowSpecs.get(store);
+    if (!spec || entry.due === undefined || entry.due > committedWatermark) return { text, due: entry.due };
+    const windows = entry.value as WindowMap;
+    const open: WindowMap = {};
+    let due = Number.POSITIVE_INFINITY;
+    for (const k of Object.keys(windows)) {
+      const end = Number(k) + spec.sizeMs;
+      if (isClosed({ end }, committedWatermark)) continue;
+      open[k] = windows[k];
+      due = Math.min(due, end - 1);
+    }
+    if (due === Number.POSITIVE_INFINITY) return null;
+    return { text: encodeEntry({ value: open, due }), due };
+  }
+
+  /**
+   * After replaying a changelog gap into state Redis still holds: the entries of keys whose
+   * last windows fired in the replayed transactions. Their changelog has nothing for them
+   * (no tombstone), so the replay left them as they were, due at or below the committed
+   * watermark, and they would fire a second time. A consistent state has no such entry, so
+   * this is empty after a clean commit. Store deltas that drop them, for the restore's last
+   * APPLY; reads, so not for a rebuild, whose emptied state the replay alone fills.
+   */
+  async closedLeftovers(committedWatermark: number): Promise<Map<string, StoreChanges>> {
+    const out = new Map<string, StoreChanges>();
+    if (committedWatermark === Number.NEGATIVE_INFINITY) return out;
+    for (const store of this.windowSpecs.keys()) {
+      const { keys } = await this.backend.dueKeys(store, committedWatermark);
+      if (keys.length === 0) continue;
+      const texts = await this.backend.load(store, keys);
+      const delta: StoreChanges = { puts: [], deletes: [] };
+      keys.forEach((key, i) => {
+        const text = texts[i];
+        if (text === null || text === undefined) return;
+        const entry = this.restoredEntry(store, text, committedWatermark);
+        if (entry === null) delta.deletes.push(key);
+        else if (entry.text !== text) delta.puts.push([key, entry.text, entry.due]);
+      });
+      if (delta.puts.length + delta.deletes.length > 0) out.set(store, delta);
+    }
+    return out;
   }
 
   hasDirtyState(): boolean {
@@ -824,6 +892,11 @@ export class KeyedTask {
       w: { w: s.w.map(finiteOrNull), i: s.i, c: finiteOrNull(s.c) },
       cl: { ...this.changelogOffsets },
     };
+  }
+
+  /** The watermark of the last committed transaction, which a restore judges changelog values by. */
+  static committedWatermark(s: KeyedTaskSnapshot | undefined): number {
+    return s ? nullToNegInf(s.w.c) : Number.NEGATIVE_INFINITY;
   }
 
   restore(s: KeyedTaskSnapshot | undefined): void {

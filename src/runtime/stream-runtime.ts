@@ -30,13 +30,7 @@ import { ensureTopics } from './kafka/topics.js';
 import { runtimeTopicSpecs } from './runtime-topics.js';
 import type { RuntimeMetrics } from './metrics.js';
 import type { Emitter, InputRecord, OutputRecord } from './records.js';
-import {
-  decodeEntry,
-  isStateError,
-  StateRefusedError,
-  type ApplyOutcome,
-  type TaskDelta,
-} from './state/store.js';
+import { isStateError, StateRefusedError, type ApplyOutcome, type TaskDelta } from './state/store.js';
 import type { RedisStateStore } from './state/redis-backend.js';
 import { internalTopics, type KeyedStagePlan, type TopologyPlan } from './topology.js';
 
@@ -1077,6 +1071,7 @@ export class StreamRuntime {
       task,
       committed?.offset ?? -1,
       (snapshot as KeyedTaskSnapshot | undefined)?.cl ?? {},
+      KeyedTask.committedWatermark(snapshot as KeyedTaskSnapshot | undefined),
     );
     await task.refreshDue();
     this.tasks.set(key, { kind: 'keyed', task, pipeline: keyed.plan.pipeline });
@@ -1091,6 +1086,7 @@ export class StreamRuntime {
     task: KeyedTask,
     inputOffset: number,
     committedCl: Record<string, number>,
+    committedWatermark: number,
   ): Promise<void> {
     const o = this.o;
     for (let attempt = 1; ; attempt++) {
@@ -1138,8 +1134,9 @@ export class StreamRuntime {
             const puts: TaskDelta['stores'][number]['puts'] = [];
             const deletes: string[] = [];
             for (const [k, v] of latest) {
-              if (v === null) deletes.push(k);
-              else puts.push([k, v, decodeEntry(v).due]);
+              const entry = v === null ? null : task.restoredEntry(store, v, committedWatermark);
+              if (entry === null) deletes.push(k);
+              else puts.push([k, entry.text, entry.due]);
             }
             const outcome = await task.backend.apply(
               { inputOffset: -1, stores: [{ store, changelogOffset: 0, puts, deletes }] },
@@ -1151,14 +1148,17 @@ export class StreamRuntime {
             o.metrics.restoredRecords.inc(records.length);
           });
         }
+        // A rebuild replayed everything into emptied state; a gap replay may leave fired keys behind.
+        const leftovers =
+          lost || plan.length === 0 ? undefined : await task.closedLeftovers(committedWatermark);
         const final = await task.backend.apply(
           {
             inputOffset: Math.max(0, inputOffset),
             stores: [...task.caches.keys()].map((store) => ({
               store,
               changelogOffset: committedCl[store] ?? 0,
-              puts: [],
-              deletes: [],
+              puts: leftovers?.get(store)?.puts ?? [],
+              deletes: leftovers?.get(store)?.deletes ?? [],
             })),
           },
           mode,
@@ -1186,7 +1186,12 @@ export class StreamRuntime {
     this.o.health.restoringTasks++;
     try {
       // The committed snapshot knows the last transaction's changelog ends even when its apply was refused.
-      await this.restoreState(task, c?.offset ?? -1, { ...task.changelogOffsets, ...(snap?.cl ?? {}) });
+      await this.restoreState(
+        task,
+        c?.offset ?? -1,
+        { ...task.changelogOffsets, ...(snap?.cl ?? {}) },
+        KeyedTask.committedWatermark(snap),
+      );
       await task.refreshDue();
     } finally {
       this.o.health.restoringTasks--;
