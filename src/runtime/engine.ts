@@ -1,5 +1,5 @@
 import { partitionForKey } from './kafka/partitioner.js';
-import { H, InvalidRecordError, type Emitter, type InputRecord } from './records.js';
+import { H, InvalidRecordError, type Emitter, type InputRecord, type OutputRecord } from './records.js';
 import {
   StoreCache,
   decodeEntry,
@@ -30,6 +30,8 @@ export interface EngineHooks {
   late(store: string): void;
   /** A record was refused because it would break a limit (it also goes to the DLQ). */
   limitExceeded?(limit: LimitName): void;
+  /** An event reached a keyed task, with its input record's timestamp (for the end-to-end latency). */
+  event?(timestamp: number): void;
 }
 
 export type LimitName = 'max-record-bytes' | 'max-open-windows';
@@ -109,8 +111,10 @@ export class SourceTask {
   readonly watermark: SourceWatermark;
   private broadcastWatermark = Number.NEGATIVE_INFINITY;
   private readonly dlqTopic: string;
-  private readonly repartitions: Array<{ topic: string; partitions: number }>;
-  private readonly topicByStage = new Map<KeyedStagePlan, string>();
+  private readonly repartitions: Hop[];
+  private readonly hopByStage = new Map<KeyedStagePlan, Hop>();
+  /** The first line of every pack this task writes: where its items come from. */
+  private readonly packHeader: string;
   /** Processing time of the last record or idle decision, for the idle timeout. */
   lastActivity: number;
 
@@ -119,23 +123,30 @@ export class SourceTask {
     readonly pipeline: string,
     readonly plan: SourcePlan,
     readonly partition: number,
-    private readonly repartitionPartitions: (stage: KeyedStagePlan) => number,
+    repartitionPartitions: (stage: KeyedStagePlan) => number,
     private readonly hooks: EngineHooks,
     now: number,
     private readonly limits: Readonly<EngineLimits> = DEFAULT_LIMITS,
   ) {
     this.watermark = new SourceWatermark(plan.options.outOfOrdernessMs);
     this.dlqTopic = internalTopics.dlq(plan.topic);
-    this.repartitions = collectStages(plan.children).map((stage) => ({
-      topic: internalTopics.repartition(app, pipeline, stage.name),
-      partitions: repartitionPartitions(stage),
-    }));
+    this.repartitions = collectStages(plan.children).map((stage) => {
+      const partitions = repartitionPartitions(stage);
+      const hop: Hop = {
+        topic: internalTopics.repartition(app, pipeline, stage.name),
+        partitions,
+        packs: new Array<Pack | undefined>(partitions).fill(undefined),
+      };
+      this.hopByStage.set(stage, hop);
+      return hop;
+    });
+    this.packHeader = `${JSON.stringify([partition, plan.topic] satisfies PackHeader)}\n`;
     this.lastActivity = now;
   }
 
   process(record: InputRecord, emitter: Emitter, now: number): void {
     this.lastActivity = now;
-    const out: Array<Parameters<Emitter['emit']>[0]> = [];
+    const out: Array<OutputRecord | PackItem> = [];
     try {
       if (record.value === null) throw new InvalidRecordError('record value is null', 'null-value');
       if (this.tooLarge(record, emitter)) return;
@@ -153,7 +164,52 @@ export class SourceTask {
       );
       return;
     }
-    for (const o of out) emitter.emit(o);
+    for (const o of out) {
+      if ('hop' in o) this.append(o, emitter);
+      else emitter.emit(o);
+    }
+  }
+
+  /**
+   * Items for one repartition partition travel together, one record per PACK_CHARS: the
+   * keyed stage sees none of them before this transaction commits anyway, so a pack costs no
+   * latency, and it spares the hop a produce, a delivery report and a consume per event.
+   */
+  private append(item: PackItem, emitter: Emitter): void {
+    const { hop, partition, text } = item;
+    let pack = hop.packs[partition];
+    if (pack && pack.chars + text.length > PACK_CHARS) {
+      this.emitPack(hop, partition, pack, emitter);
+      pack = undefined;
+    }
+    if (!pack) hop.packs[partition] = pack = { parts: [], chars: 0, timestamp: item.timestamp };
+    pack.parts.push(text);
+    pack.chars += text.length;
+    if (item.timestamp > pack.timestamp) pack.timestamp = item.timestamp;
+  }
+
+  private emitPack(hop: Hop, partition: number, pack: Pack, emitter: Emitter): void {
+    hop.packs[partition] = undefined;
+    emitter.emit({
+      topic: hop.topic,
+      partition,
+      key: PACK_KEY,
+      value: Buffer.from(this.packHeader + pack.parts.join('')),
+      timestamp: pack.timestamp,
+    });
+  }
+
+  /** Writes the open packs: before a watermark control record, which must follow them, and at commit. */
+  flush(emitter: Emitter): void {
+    for (const hop of this.repartitions)
+      for (let p = 0; p < hop.partitions; p++) {
+        const pack = hop.packs[p];
+        if (pack) this.emitPack(hop, p, pack, emitter);
+      }
+  }
+
+  private dropPacks(): void {
+    for (const hop of this.repartitions) hop.packs.fill(undefined);
   }
 
   /**
@@ -179,15 +235,6 @@ export class SourceTask {
     return true;
   }
 
-  private repartitionTopic(stage: KeyedStagePlan): string {
-    let topic = this.topicByStage.get(stage);
-    if (topic === undefined) {
-      topic = internalTopics.repartition(this.app, this.pipeline, stage.name);
-      this.topicByStage.set(stage, topic);
-    }
-    return topic;
-  }
-
   private encodeOutput(value: unknown, topic: string): string {
     const text = JSON.stringify(value);
     // Characters bound bytes from below (at most 3 bytes each in UTF-8): count only when it may matter.
@@ -209,7 +256,7 @@ export class SourceTask {
     record: InputRecord,
     eventTime: number,
     wm: number,
-    out: Array<Parameters<Emitter['emit']>[0]>,
+    out: Array<OutputRecord | PackItem>,
   ): void {
     for (const node of nodes) {
       switch (node.kind) {
@@ -235,21 +282,13 @@ export class SourceTask {
               'invalid-key',
             );
           }
-          const topic = this.repartitionTopic(node.stage);
-          const body = this.encodeOutput(value, topic);
-          const meta: DataMeta = [
-            this.partition,
-            finiteOrNull(wm),
-            eventTime,
-            record.topic,
-            record.partition,
-            record.offset,
-          ];
+          const hop = this.hopByStage.get(node.stage)!;
+          const body = this.encodeOutput(value, hop.topic);
+          const meta: ItemMeta = [finiteOrNull(wm), eventTime, record.offset, record.timestamp, key];
           out.push({
-            topic,
-            partition: partitionForKey(key, this.repartitionPartitions(node.stage)),
-            key,
-            value: Buffer.from(`${JSON.stringify(meta)}\n${body}`),
+            hop,
+            partition: partitionForKey(key, hop.partitions),
+            text: `${JSON.stringify(meta)}\n${body}\n`,
             timestamp: record.timestamp,
           });
           break;
@@ -264,6 +303,7 @@ export class SourceTask {
    * transaction, so it is part of the log a replay reads.
    */
   broadcast(emitter: Emitter, timestamp: number, idle = false): void {
+    this.flush(emitter);
     const wm = this.watermark.current;
     if (!idle && !(wm > this.broadcastWatermark)) return;
     this.broadcastWatermark = Math.max(this.broadcastWatermark, wm);
@@ -295,7 +335,9 @@ export class SourceTask {
     return { v: 1, w: [finiteOrNull(max), finiteOrNull(floor)], b: finiteOrNull(this.broadcastWatermark) };
   }
 
+  /** Back to a committed snapshot: the open packs belong to the transaction that is gone. */
   restore(s: SourceTaskSnapshot | undefined): void {
+    this.dropPacks();
     if (!s) {
       this.watermark.restore([Number.NEGATIVE_INFINITY, Number.NEGATIVE_INFINITY]);
       this.broadcastWatermark = Number.NEGATIVE_INFINITY;
@@ -377,22 +419,61 @@ function collectStages(nodes: PlanNode[], acc: KeyedStagePlan[] = []): KeyedStag
 }
 
 /**
- * A repartition record's value is one line of runtime metadata, a newline, then the record's
- * JSON (which never contains a raw newline). Six headers per record cost more to produce and
- * consume than the rest of the source stage together, and this shape also lets the keyed task
- * pass the original JSON on to the late and dead-letter topics without re-encoding it.
+ * The repartition topic's records (docs/decisions/0010-repartition-packs.md). A data record is
+ * a pack: the events one source task sent to one partition in one transaction, in order, up
+ * to PACK_CHARS. One record per event cost the hop a produce, a delivery report, a consume and
+ * the broker's work for each; the keyed stage reads none of them before the transaction
+ * commits, so packing them delays nothing. Lines, each ending in a newline (JSON.stringify
+ * never writes a raw one):
  *
- *   data:    [upstream partition, watermark before the record or null, event time,
- *             source topic, source partition, source offset] "\n" JSON      (key = group key)
- *   control: [upstream partition, watermark or null, idle 0|1]                 (key = null)
+ *   pack:    [upstream partition, source topic]                                  (key = "pack")
+ *            then per event: [watermark before it or null, event time, source offset,
+ *                             input timestamp, group key]
+ *                            its JSON
+ *   control: [upstream partition, watermark or null, idle 0|1], no newline       (key = null)
+ *
+ * The upstream partition is also the source partition: a source task reads one. The keyed
+ * task passes an event's JSON on to the late and dead-letter topics as it came.
  */
-type DataMeta = [number, number | null, number, string, number, number];
+type PackHeader = [number, string];
+type ItemMeta = [number | null, number, number, number, string];
 type ControlMeta = [number, number | null, 0 | 1];
 
+const PACK_KEY = 'pack';
+/**
+ * A pack closes before it would pass this many characters (at most three bytes each), unless
+ * it is one event alone, which MAX_RECORD_BYTES bounds: packs stay far below the producer's
+ * and the topic's 1 MB limits, and a partition's pack is not held back for long.
+ */
+const PACK_CHARS = 65_536;
+
+interface Pack {
+  parts: string[];
+  chars: number;
+  timestamp: number;
+}
+
+/** One repartition topic as a source task writes it: the open pack of each partition. */
+interface Hop {
+  topic: string;
+  partitions: number;
+  packs: Array<Pack | undefined>;
+}
+
+interface PackItem {
+  hop: Hop;
+  partition: number;
+  text: string;
+  timestamp: number;
+}
+
 interface RepartitionData {
+  key: string;
   eventTime: number;
+  /** The input record's timestamp, which outputs inherit, as they would without the hop. */
+  timestamp: number;
   origin: { topic: string; partition: number; offset: number };
-  body: Buffer;
+  body: string;
 }
 
 interface RepartitionItem {
@@ -403,43 +484,80 @@ interface RepartitionItem {
   data: RepartitionData | undefined;
 }
 
-const NEWLINE = 0x0a;
+const isOptionalNumber = (v: unknown): v is number | null => v === null || typeof v === 'number';
 
-function readRepartitionRecord(record: InputRecord, upstreamPartitions: number): RepartitionItem {
+/** The events (or the control item) of one repartition record; throws for any other shape. */
+function readRepartitionRecord(record: InputRecord, upstreamPartitions: number): RepartitionItem[] {
   const invalid = (what: string) => new InvalidRecordError(what, 'invalid-repartition-record');
   const value = record.value;
   if (value === null) throw invalid('repartition record without a value');
-  const nl = record.key === null ? value.length : value.indexOf(NEWLINE);
-  let meta: unknown;
-  try {
-    meta = nl < 0 ? null : JSON.parse(value.toString('utf8', 0, nl));
-  } catch {
-    meta = null;
-  }
-  const fields = record.key === null ? 3 : 6;
-  if (
-    !Array.isArray(meta) ||
-    meta.length !== fields ||
-    !Number.isInteger(meta[0]) ||
-    meta[0] < 0 ||
-    meta[0] >= upstreamPartitions ||
-    !(meta[1] === null || typeof meta[1] === 'number') ||
-    (fields === 6 && !Number.isFinite(meta[2]))
-  )
-    throw invalid(
-      record.key === null ? 'not a watermark control record' : 'repartition record without its metadata line',
-    );
+  const validUpstream = (u: unknown): u is number =>
+    Number.isInteger(u) && (u as number) >= 0 && (u as number) < upstreamPartitions;
   if (record.key === null) {
+    let meta: unknown;
+    try {
+      meta = JSON.parse(value.toString('utf8'));
+    } catch {
+      meta = null;
+    }
+    if (!Array.isArray(meta) || meta.length !== 3 || !validUpstream(meta[0]) || !isOptionalNumber(meta[1]))
+      throw invalid('not a watermark control record');
     const [upstream, watermark, idle] = meta as ControlMeta;
-    return { upstream, watermark: nullToNegInf(watermark), idle: idle === 1, data: undefined };
+    return [{ upstream, watermark: nullToNegInf(watermark), idle: idle === 1, data: undefined }];
   }
-  const [upstream, watermark, eventTime, topic, partition, offset] = meta as DataMeta;
-  return {
-    upstream,
-    watermark: nullToNegInf(watermark),
-    idle: false,
-    data: { eventTime, origin: { topic, partition, offset }, body: value.subarray(nl + 1) },
+  const notAPack = () => invalid('not a repartition pack');
+  const text = value.toString('utf8');
+  const line = (from: number): [unknown, number] => {
+    const nl = text.indexOf('\n', from);
+    if (nl < 0) throw notAPack();
+    try {
+      return [JSON.parse(text.slice(from, nl)), nl + 1];
+    } catch {
+      throw notAPack();
+    }
   };
+  const [header, first] = line(0);
+  if (
+    !Array.isArray(header) ||
+    header.length !== 2 ||
+    !validUpstream(header[0]) ||
+    typeof header[1] !== 'string'
+  )
+    throw notAPack();
+  const [upstream, topic] = header as PackHeader;
+  const items: RepartitionItem[] = [];
+  for (let pos = first; pos < text.length;) {
+    const [meta, bodyAt] = line(pos);
+    const nl = text.indexOf('\n', bodyAt);
+    if (
+      nl < 0 ||
+      !Array.isArray(meta) ||
+      meta.length !== 5 ||
+      !isOptionalNumber(meta[0]) ||
+      !Number.isFinite(meta[1]) ||
+      !Number.isInteger(meta[2]) ||
+      !Number.isFinite(meta[3]) ||
+      typeof meta[4] !== 'string' ||
+      meta[4].length === 0
+    )
+      throw notAPack();
+    const [watermark, eventTime, offset, timestamp, key] = meta as ItemMeta;
+    items.push({
+      upstream,
+      watermark: nullToNegInf(watermark),
+      idle: false,
+      data: {
+        key,
+        eventTime,
+        timestamp,
+        origin: { topic, partition: upstream, offset },
+        body: text.slice(bodyAt, nl),
+      },
+    });
+    pos = nl + 1;
+  }
+  if (items.length === 0) throw notAPack();
+  return items;
 }
 
 export interface KeyedTaskSnapshot {
@@ -548,10 +666,34 @@ export class KeyedTask {
     this.open = open;
   }
 
-  /** Loads every key of these records that the caches lack. */
+  /** Each record's items, or why it is not one of ours; read once, by prefetch or by processPrefetched. */
+  private readonly decoded = new WeakMap<
+    readonly InputRecord[],
+    Array<RepartitionItem[] | InvalidRecordError>
+  >();
+
+  private decode(records: readonly InputRecord[]): Array<RepartitionItem[] | InvalidRecordError> {
+    let out = this.decoded.get(records);
+    if (out) return out;
+    out = records.map((record) => {
+      try {
+        return readRepartitionRecord(record, this.watermark.upstreamPartitions);
+      } catch (err) {
+        if (err instanceof InvalidRecordError) return err;
+        throw err;
+      }
+    });
+    this.decoded.set(records, out);
+    return out;
+  }
+
+  /** Loads every key of these records' events that the caches lack. */
   async prefetch(records: readonly InputRecord[]): Promise<void> {
     const keys = new Set<string>();
-    for (const r of records) if (r.key !== null) keys.add(r.key.toString('utf8'));
+    for (const items of this.decode(records)) {
+      if (items instanceof InvalidRecordError) continue;
+      for (const item of items) if (item.data) keys.add(item.data.key);
+    }
     await Promise.all([...this.caches.values()].map((cache) => cache.prefetch(keys)));
   }
 
@@ -562,30 +704,37 @@ export class KeyedTask {
 
   /** process() for records whose keys prefetch() has loaded: the loop loads all tasks' at once. */
   async processPrefetched(records: readonly InputRecord[], emitter: Emitter): Promise<void> {
-    for (const record of records) {
-      let item: RepartitionItem;
-      try {
-        item = readRepartitionRecord(record, this.watermark.upstreamPartitions);
-      } catch (err) {
+    const decoded = this.decode(records);
+    this.decoded.delete(records);
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i];
+      const items = decoded[i];
+      if (items instanceof InvalidRecordError) {
         // Only a foreign writer to this internal topic gets here; its record cannot move the watermark.
         this.hooks.deadLetter(
-          deadLetter(record, err, emitter, this.dlqTopic, record, record.value, this.pipeline),
+          deadLetter(record, items, emitter, this.dlqTopic, record, record.value, this.pipeline),
         );
         continue;
       }
-      this.watermark.update(item.upstream, item.watermark, item.idle);
-      await this.fireDue(emitter, record.timestamp);
-      if (item.data) this.processRecord(record, item.data, emitter);
+      for (const item of items) {
+        this.watermark.update(item.upstream, item.watermark, item.idle);
+        const data = item.data;
+        // Per event, so fire before awaiting: most events have nothing due.
+        if (this.watermark.current >= this.nextDue)
+          await this.fireDue(emitter, data?.timestamp ?? record.timestamp);
+        if (!data) continue;
+        this.hooks.event?.(data.timestamp);
+        this.processRecord(data, emitter);
+      }
     }
   }
 
-  private processRecord(record: InputRecord, data: RepartitionData, emitter: Emitter): void {
-    const { origin, body, eventTime } = data;
+  private processRecord(data: RepartitionData, emitter: Emitter): void {
+    const { origin, body, eventTime, key } = data;
     const writes: Array<() => void> = [];
     try {
       let created = 0;
-      const key = record.key!.toString('utf8');
-      const value: unknown = JSON.parse(body.toString('utf8'));
+      const value: unknown = JSON.parse(body);
       const watermark = this.watermark.current;
       for (const agg of this.stage.aggregates) {
         const cache = this.caches.get(agg.store)!;
@@ -618,7 +767,7 @@ export class KeyedTask {
           due = Math.min(due, w.end - 1);
         }
         if (updates.length === 0) {
-          writes.push(() => this.late(record, data, agg.store, watermark, lastEnd, emitter));
+          writes.push(() => this.late(data, agg.store, watermark, lastEnd, emitter));
           continue;
         }
         writes.push(() => {
@@ -644,7 +793,16 @@ export class KeyedTask {
         writes.push(() => (this.open += created));
       }
     } catch (err) {
-      this.hooks.deadLetter(deadLetter(record, err, emitter, this.dlqTopic, origin, body, this.pipeline));
+      const event: InputRecord = {
+        ...origin,
+        key: Buffer.from(key),
+        value: null,
+        timestamp: data.timestamp,
+        headers: {},
+      };
+      this.hooks.deadLetter(
+        deadLetter(event, err, emitter, this.dlqTopic, origin, Buffer.from(body), this.pipeline),
+      );
       return;
     }
     // Only once every aggregate accepted the record, so a throwing aggregator changes nothing.
@@ -652,8 +810,7 @@ export class KeyedTask {
   }
 
   private late(
-    record: InputRecord,
-    { origin, body, eventTime }: RepartitionData,
+    { origin, body, eventTime, key, timestamp }: RepartitionData,
     store: string,
     watermark: number,
     windowEnd: number,
@@ -662,9 +819,9 @@ export class KeyedTask {
     this.hooks.late(store);
     emitter.emit({
       topic: this.lateTopic,
-      key: record.key?.toString('utf8') ?? null,
-      value: body,
-      timestamp: record.timestamp,
+      key,
+      value: Buffer.from(body),
+      timestamp,
       headers: {
         [H.reason]: 'window-closed',
         [H.store]: store,

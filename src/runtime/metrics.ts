@@ -35,13 +35,13 @@ export class RuntimeMetrics {
     const registers = [registry];
     this.recordsConsumed = new Counter({
       name: 'stream_records_consumed_total',
-      help: 'Records read from input and repartition topics.',
+      help: 'Kafka records read from input and repartition topics (a repartition record is a pack of events).',
       labelNames: ['topic'],
       registers,
     });
     this.recordsProduced = new Counter({
       name: 'stream_records_produced_total',
-      help: 'Records written to output, repartition, changelog, late and dead-letter topics (committed).',
+      help: 'Kafka records written to output, repartition (packs of events), changelog, late and dead-letter topics (committed).',
       labelNames: ['topic'],
       registers,
     });

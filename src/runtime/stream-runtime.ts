@@ -204,6 +204,7 @@ export class StreamRuntime {
         deadLetter: (reason) => o.metrics.deadLetters.inc({ pipeline: plan.pipeline, reason }),
         late: (store) => o.metrics.lateRecords.inc({ pipeline: plan.pipeline, store }),
         limitExceeded: (limit) => o.metrics.limitExceeded.inc({ limit }),
+        event: (timestamp) => this.latencies.push(timestamp),
       });
     }
   }
@@ -419,9 +420,9 @@ export class StreamRuntime {
       this.pending.set(key, m.offset + 1);
       consumed.set(m.topic, (consumed.get(m.topic) ?? 0) + 1);
       // Observed once per event, at the commit that makes its results visible: a record bound
-      // for a repartition topic is measured when the keyed stage commits it, not twice. Keyless
-      // records there are the watermark's control records, not events.
-      if (t.kind === 'keyed' ? m.key != null : t.task.writesSinks) this.latencies.push(record.timestamp);
+      // for a repartition topic is measured when the keyed stage commits it, not twice, and
+      // per event of its pack (the `event` hook), not per record.
+      if (t.kind === 'source' && t.task.writesSinks) this.latencies.push(record.timestamp);
       if (t.kind === 'source') {
         t.task.process(record, emitter, now);
         this.touchedSources.add(t.task);

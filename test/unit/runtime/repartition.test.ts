@@ -1,8 +1,54 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { KeyedTask } from '../../../src/runtime/engine.js';
+import { fraudTriggerConfig } from '../../../src/pipelines/fraud-trigger/fraud-trigger.config.js';
+import { fraudTriggerTopology } from '../../../src/pipelines/fraud-trigger/fraud-trigger.topology.js';
+import { KeyedTask, SourceTask } from '../../../src/runtime/engine.js';
+import { partitionForKey } from '../../../src/runtime/kafka/partitioner.js';
 import { H, type InputRecord, type OutputRecord } from '../../../src/runtime/records.js';
+import { MemoryStateStore } from '../../../src/runtime/state/memory-backend.js';
+import { TopologyTestDriver } from '../../../src/runtime/testing/driver.js';
 import { fraudDriver, HOUR, T0, tx } from '../../helpers/fraud.js';
+
+const PARTITIONS = 3;
+
+/** The fraud trigger's source task for one input partition, writing to PARTITIONS repartition partitions. */
+function sourceTask() {
+  const plan = fraudTriggerTopology(fraudTriggerConfig({}));
+  const task = new SourceTask(
+    'app',
+    plan.pipeline,
+    plan.sources[0],
+    0,
+    () => PARTITIONS,
+    { deadLetter: () => undefined, late: () => undefined },
+    0,
+  );
+  return { plan, task };
+}
+
+const input = (offset: number, value: unknown): InputRecord => ({
+  topic: 'transactions-data',
+  partition: 0,
+  offset,
+  key: null,
+  value: Buffer.from(JSON.stringify(value)),
+  timestamp: T0 + offset,
+  headers: {},
+});
+
+/** As the consume loop hands them to a keyed task. */
+const consumed = (out: OutputRecord[], partition: number): InputRecord[] =>
+  out
+    .filter((r) => r.partition === partition)
+    .map((r, offset) => ({
+      topic: r.topic,
+      partition,
+      offset,
+      key: r.key === null ? null : Buffer.from(r.key),
+      value: r.value,
+      timestamp: r.timestamp!,
+      headers: {},
+    }));
 
 describe('repartition records', () => {
   it('carry the original JSON and its origin through to the late topic', async () => {
@@ -55,15 +101,103 @@ describe('repartition records', () => {
         record(3, null, 'not json'),
         record(4, null, '{"watermark":1}'),
         record(5, null, '[7,5,0]'), // an upstream partition the task does not have
+        record(6, 'pack', '[0,"transactions-data"]\n'), // a pack without events
+        record(7, 'pack', `[0,"transactions-data"]\n[5,${T0},"x",${T0},"ann"]\n{}\n`), // an offset that is not one
+        record(8, 'pack', `[0,"transactions-data"]\n[5,${T0},1,${T0},"ann"]\n{}`), // the last line unended
+        // a valid event, then a broken one: the whole record is refused, the valid one included
+        record(9, 'pack', `[0,"transactions-data"]\n[5,${T0},1,${T0},"ann"]\n{}\n[5,${T0},2,${T0},""]\n{}\n`),
       ],
       { emit: (r) => out.push(r) },
     );
-    assert.deepEqual(dead, Array(6).fill('invalid-repartition-record'));
+    assert.deepEqual(dead, Array(10).fill('invalid-repartition-record'));
     assert.deepEqual(
       out.map((r) => [r.topic, r.headers?.[H.sourceOffset]]),
-      [0, 1, 2, 3, 4, 5].map((o) => ['transactions-data.dlq', String(o)]),
+      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((o) => ['transactions-data.dlq', String(o)]),
     );
     assert.equal(task.watermark.current, Number.NEGATIVE_INFINITY);
     assert.equal(task.openWindows, 0);
+  });
+
+  it('travel in packs, one per partition and transaction until it is full, ahead of the watermark', () => {
+    const { task } = sourceTask();
+    const out: OutputRecord[] = [];
+    const emitter = { emit: (r: OutputRecord) => out.push(r) };
+    const n = 2000;
+    for (let i = 0; i < n; i++) task.process(input(i, tx(`customer-${i}`, i * 1000)), emitter, 0);
+    // Packs fill up while the transaction runs; each is one record, about 64 K characters at most.
+    const early = out.length;
+    assert.ok(early > 0 && early < 20, `${early} packs written before the commit`);
+    task.broadcast(emitter, T0);
+    const packs = out.filter((r) => r.key !== null);
+    assert.ok(packs.length >= PARTITIONS && packs.length < 20, `${packs.length} packs for ${n} events`);
+    for (const r of packs) assert.ok(r.value!.length <= 3 * 65_536, `a pack of ${r.value!.length} bytes`);
+    for (let p = 0; p < PARTITIONS; p++) {
+      const records = out.filter((r) => r.partition === p);
+      // The control record comes last: it must not overtake the events whose watermark it carries.
+      assert.equal(records.at(-1)!.key, null);
+      assert.equal(records.filter((r) => r.key === null).length, 1);
+    }
+  });
+
+  it('arrive at the keyed task as the events they carry, in order, each with its origin', async () => {
+    const { plan, task } = sourceTask();
+    const out: OutputRecord[] = [];
+    const emitter = { emit: (r: OutputRecord) => out.push(r) };
+    const n = 1500;
+    for (let i = 0; i < n; i++) task.process(input(i, tx(`customer-${i % 700}`, i * 1000)), emitter, 0);
+    task.broadcast(emitter, T0);
+    const state = new MemoryStateStore();
+    let events = 0;
+    for (let p = 0; p < PARTITIONS; p++) {
+      const timestamps: number[] = [];
+      const keyed = new KeyedTask('app', plan.pipeline, plan.stages[0], p, 1, state.task(`r/${p}`), 10_000, {
+        deadLetter: () => assert.fail('no dead letter'),
+        late: () => undefined,
+        event: (t) => timestamps.push(t),
+      });
+      await keyed.backend.claim();
+      await keyed.process(consumed(out, p), emitter);
+      const expected = Array.from({ length: n }, (_, i) => i).filter(
+        (i) => partitionForKey(`customer-${i % 700}`, PARTITIONS) === p,
+      );
+      // Each event once, in the order the source task read them, with its input record's timestamp.
+      assert.deepEqual(
+        timestamps,
+        expected.map((i) => T0 + i),
+      );
+      assert.equal(keyed.stateKeys(), new Set(expected.map((i) => i % 700)).size);
+      events += timestamps.length;
+    }
+    assert.equal(events, n);
+  });
+
+  it('are dropped with the transaction when the task goes back to its committed snapshot', () => {
+    const { task } = sourceTask();
+    const out: OutputRecord[] = [];
+    const emitter = { emit: (r: OutputRecord) => out.push(r) };
+    task.process(input(0, tx('ann', 0)), emitter, 0);
+    task.restore(undefined);
+    task.flush(emitter);
+    assert.deepEqual(out, []);
+  });
+
+  it('give the alerts of one record per transaction when a transaction carries many', async () => {
+    const plan = () => fraudTriggerTopology(fraudTriggerConfig({}));
+    const records = Array.from({ length: 3000 }, (_, i) => ({
+      // 300 customers, each with ten transactions over 40 hours: windows fire as time moves on.
+      value: { ...tx(`customer-${i % 300}`, i * 48_000), in_store_payment_amount: 1 + (i % 7) },
+    }));
+    const alerts = async (commitEvery: number) => {
+      const d = await new TopologyTestDriver(plan(), {
+        commitEvery,
+        repartitionPartitions: PARTITIONS,
+      }).start();
+      await d.pipe('transactions-data', records);
+      await d.commit();
+      return d.read('fraud-alerts').map((a) => JSON.stringify([a.key, a.value]));
+    };
+    const one = await alerts(1);
+    assert.ok(one.length > 100, `${one.length} alerts`);
+    assert.deepEqual((await alerts(1000)).sort(), [...one].sort());
   });
 });
