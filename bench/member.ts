@@ -10,10 +10,12 @@
  *   every record unchanged to BENCH_OUTPUT, committing offsets after a flush every
  *   COMMIT_INTERVAL_MS: no state, no transactions, no decoding. The ceiling.
  *   With BENCH_HOP and BENCH_CHANGELOG instead of BENCH_OUTPUT it does the fraud trigger's Kafka
- *   I/O and nothing else: each input record to BENCH_HOP under a key of its own (the
- *   repartition hop, one customer per record), and each record read back from BENCH_HOP to
- *   BENCH_CHANGELOG once (its window's changelog record; a windowed changelog has no
- *   tombstones, docs/decisions/0009-windowed-changelog-without-tombstones.md); with
+ *   I/O and nothing else: the input records to BENCH_HOP in packs, as the runtime's repartition
+ *   hop writes them (one record per partition per 64 K characters or commit,
+ *   docs/decisions/0010-repartition-packs.md), and each record of a pack read back from
+ *   BENCH_HOP to BENCH_CHANGELOG under a key of its own (its window's changelog record, one
+ *   customer per record; a windowed changelog has no tombstones,
+ *   docs/decisions/0009-windowed-changelog-without-tombstones.md); with
  *   PROCESSING_GUARANTEE=exactly_once in a transaction per commit interval, with the
  *   consumed offsets. The ceiling of that topology on this machine.
  *
@@ -45,6 +47,8 @@ import { StreamRuntime, type RuntimeLogger } from '../src/runtime/stream-runtime
 const write = (obj: object): void => {
   process.stdout.write(`${JSON.stringify({ t: Date.now(), pid: process.pid, ...obj })}\n`);
 };
+
+const NEWLINE = Buffer.from('\n');
 
 const cpuMicros = (): number => {
   const u = process.cpuUsage();
@@ -226,7 +230,20 @@ async function runPassthrough(): Promise<() => Promise<void>> {
   // Next offset per partition, of the input and of the hop.
   const pending = new Map<number, number>();
   const pendingHop = new Map<number, number>();
+  // The open pack of each (input partition, hop partition): every source task of the runtime
+  // writes to every repartition partition. Records spread over the hop by offset, as one
+  // customer per record spreads them by key.
+  const hopPartitions = config.kafka.topicPartitions;
+  const packs = new Map<number, { parts: Buffer[]; bytes: number; ts: number | null }>();
+  const writePack = async (id: number): Promise<void> => {
+    const pack = packs.get(id);
+    if (!pack) return;
+    packs.delete(id);
+    const value = Buffer.concat(pack.parts);
+    while (!tryProduce(hop, value, 'pack', pack.ts, id % hopPartitions)) await drain();
+  };
   const commit = async (): Promise<void> => {
+    for (const id of [...packs.keys()]) await writePack(id);
     if (pending.size === 0 && pendingHop.size === 0) return;
     if (!transactional) await kafkaCall((cb) => producer.flush(30_000, cb));
     const offsets: TopicPartitionOffset[] = [];
@@ -251,9 +268,10 @@ async function runPassthrough(): Promise<() => Promise<void>> {
     value: Buffer | null,
     key: Buffer | string | null | undefined,
     timestamp: number | null,
+    partition: number | null = null,
   ): boolean => {
     try {
-      producer.produce(topic, null, value, key, timestamp);
+      producer.produce(topic, partition, value, key, timestamp);
     } catch {
       return false;
     }
@@ -282,11 +300,27 @@ async function runPassthrough(): Promise<() => Promise<void>> {
           while (!tryProduce(output, m.value, m.key, ts)) await drain();
           pending.set(m.partition, m.offset + 1);
         } else if (m.topic === input) {
-          while (!tryProduce(hop, m.value, `${m.partition}.${m.offset}`, ts)) await drain();
+          const value = m.value ?? Buffer.alloc(0);
+          const id = m.partition * hopPartitions + (m.offset % hopPartitions);
+          let pack = packs.get(id);
+          if (pack && pack.bytes + value.length + 1 > 65_536) {
+            await writePack(id);
+            pack = undefined;
+          }
+          if (!pack) packs.set(id, (pack = { parts: [], bytes: 0, ts }));
+          pack.parts.push(value, NEWLINE);
+          pack.bytes += value.length + 1;
+          pack.ts = ts;
           pending.set(m.partition, m.offset + 1);
           consumed++;
         } else {
-          while (!tryProduce(changelog, m.value, m.key, ts)) await drain();
+          const value = m.value ?? Buffer.alloc(0);
+          for (let start = 0, i = 0; start < value.length; i++) {
+            const end = value.indexOf(0x0a, start);
+            const item = value.subarray(start, end);
+            while (!tryProduce(changelog, item, `${m.partition}.${m.offset}.${i}`, ts)) await drain();
+            start = end + 1;
+          }
           pendingHop.set(m.partition, m.offset + 1);
         }
       }
