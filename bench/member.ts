@@ -364,6 +364,12 @@ async function startAllocationProfile(file: string): Promise<() => Promise<void>
 }
 
 async function main(): Promise<void> {
+  // A harness that dies without stopping its members (a segmentation fault once, 2026-12-07) left
+  // one consuming CPU beside every later run: a member whose parent is gone exits.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(70);
+  }, 1000).unref();
   const allocFile = process.env.BENCH_ALLOC_PROFILE;
   const stopProfile = allocFile
     ? await startAllocationProfile(`${allocFile}.${process.pid}.heapprofile`)
