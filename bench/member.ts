@@ -11,7 +11,7 @@
  *   COMMIT_INTERVAL_MS: no state, no transactions, no decoding. The ceiling.
  *   With BENCH_HOP and BENCH_CHANGELOG instead of BENCH_OUTPUT it does the fraud trigger's Kafka
  *   I/O and nothing else: the input records to BENCH_HOP in packs, as the runtime's repartition
- *   hop writes them (one record per partition per PACK_CHARS or commit,
+ *   hop writes them (one record per partition per PACK_BYTES or commit,
  *   docs/decisions/0010-repartition-packs.md), and each record of a pack read back from
  *   BENCH_HOP to BENCH_CHANGELOG under a key of its own (its window's changelog record, one
  *   customer per record; a windowed changelog has no tombstones,
@@ -38,7 +38,7 @@ import {
   type Message,
   type TopicPartitionOffset,
 } from '../src/runtime/kafka/client.js';
-import { PACK_CHARS } from '../src/runtime/engine.js';
+import { PACK_BYTES } from '../src/runtime/engine.js';
 import { librdkafkaConfig, prefetchConfig } from '../src/runtime/kafka/client-config.js';
 import { RuntimeMetrics } from '../src/runtime/metrics.js';
 import { RedisStateStore } from '../src/runtime/state/redis-backend.js';
@@ -305,7 +305,7 @@ async function runPassthrough(): Promise<() => Promise<void>> {
           const id = m.partition * hopPartitions + (m.offset % hopPartitions);
           let pack = packs.get(id);
           // The generated input is ASCII, so its bytes count as the runtime's characters.
-          if (pack && pack.bytes + value.length + 1 > PACK_CHARS) {
+          if (pack && pack.bytes + value.length + 1 > PACK_BYTES) {
             await writePack(id);
             pack = undefined;
           }

@@ -5,6 +5,14 @@ import type { Decoder } from './topology.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const ajv = new Ajv({ allErrors: false, strict: true, coerceTypes: false });
+/** Decoders whose value is JSON.parse of the record's text, unchanged (ajv neither coerces nor fills defaults here). */
+const jsonDecoders = new WeakSet<Decoder<unknown>>();
+
+/**
+ * Whether a decoder's value is exactly the record's JSON: then a stage that passes the value on
+ * unchanged may pass the bytes it came in instead of encoding it again.
+ */
+export const decodesJson = (decoder: Decoder<unknown>): boolean => jsonDecoders.has(decoder);
 
 /**
  * JSON decoding for a source, validated by a JSON schema that ajv compiles to a function
@@ -17,7 +25,7 @@ export function jsonDecoder<T>(
   check?: (value: T) => string | undefined,
 ): Decoder<T> {
   const validate = ajv.compile(schema);
-  return (bytes: Buffer): T => {
+  const decode = (bytes: Buffer): T => {
     let text: string;
     try {
       text = utf8.decode(bytes);
@@ -41,6 +49,8 @@ export function jsonDecoder<T>(
     if (problem) throw new InvalidRecordError(problem, 'validation');
     return parsed;
   };
+  jsonDecoders.add(decode);
+  return decode;
 }
 
 function describe(errors: ErrorObject[] | null | undefined): string {

@@ -1,3 +1,4 @@
+import { decodesJson } from './codecs.js';
 import { partitionForKey } from './kafka/partitioner.js';
 import { H, InvalidRecordError, type Emitter, type InputRecord, type OutputRecord } from './records.js';
 import {
@@ -114,7 +115,9 @@ export class SourceTask {
   private readonly repartitions: Hop[];
   private readonly hopByStage = new Map<KeyedStagePlan, Hop>();
   /** The first line of every pack this task writes: where its items come from. */
-  private readonly packHeader: string;
+  private readonly packHeader: Buffer;
+  /** The source's values are its records' JSON as they are: the hop may carry those bytes. */
+  private readonly rawJson: boolean;
   /** Processing time of the last record or idle decision, for the idle timeout. */
   lastActivity: number;
 
@@ -136,11 +139,13 @@ export class SourceTask {
         topic: internalTopics.repartition(app, pipeline, stage.name),
         partitions,
         packs: new Array<Pack | undefined>(partitions).fill(undefined),
+        buffers: new Array<Buffer | undefined>(partitions).fill(undefined),
       };
       this.hopByStage.set(stage, hop);
       return hop;
     });
-    this.packHeader = `${JSON.stringify([partition, plan.topic] satisfies PackHeader)}\n`;
+    this.packHeader = Buffer.from(`${JSON.stringify([partition, plan.topic] satisfies PackHeader)}\n`);
+    this.rawJson = decodesJson(plan.options.decode);
     this.lastActivity = now;
   }
 
@@ -156,7 +161,15 @@ export class SourceTask {
         throw new InvalidRecordError('event time is not a valid instant', 'invalid-event-time');
       // The watermark before this record judges it downstream (Flink's order: record, then watermark).
       const before = this.watermark.current;
-      this.walk(this.plan.children, value, record, eventTime, before, out);
+      this.walk(
+        this.plan.children,
+        value,
+        record,
+        eventTime,
+        before,
+        out,
+        this.rawJson ? record.value : undefined,
+      );
       this.watermark.observe(eventTime);
     } catch (err) {
       this.hooks.deadLetter(
@@ -171,32 +184,57 @@ export class SourceTask {
   }
 
   /**
-   * Items for one repartition partition travel together, one record per PACK_CHARS: the
+   * Items for one repartition partition travel together, one record per PACK_BYTES: the
    * keyed stage sees none of them before this transaction commits anyway, so a pack costs no
    * latency, and it spares the hop a produce, a delivery report and a consume per event.
+   * Written as they come into a buffer of the partition's own, kept from pack to pack and grown
+   * by doubling up to PACK_BYTES: as large as the largest pack so far, not PACK_BYTES for every
+   * pair of source and hop partition, and no new buffer per pack but the copy that is emitted.
    */
   private append(item: PackItem, emitter: Emitter): void {
-    const { hop, partition, text } = item;
+    const { hop, partition, meta, body } = item;
+    // At most, in bytes: a character is at most three in UTF-8, and two newlines.
+    const need = meta.length * 3 + (typeof body === 'string' ? body.length * 3 : body.length) + 2;
     let pack = hop.packs[partition];
-    if (pack && pack.chars + text.length > PACK_CHARS) {
+    if (pack && pack.len + need > PACK_BYTES) {
       this.emitPack(hop, partition, pack, emitter);
       pack = undefined;
     }
-    if (!pack) hop.packs[partition] = pack = { parts: [], chars: 0, timestamp: item.timestamp };
-    pack.parts.push(text);
-    pack.chars += text.length;
+    const len = pack?.len ?? this.packHeader.length;
+    let buf = hop.buffers[partition];
+    if (buf === undefined || len + need > buf.length) {
+      const grown = Buffer.allocUnsafe(
+        Math.max(PACK_START_BYTES, len + need, Math.min(PACK_BYTES, 2 * (buf?.length ?? 0))),
+      );
+      if (pack && buf) buf.copy(grown, 0, 0, pack.len);
+      hop.buffers[partition] = buf = grown;
+    }
+    if (!pack) {
+      this.packHeader.copy(buf);
+      hop.packs[partition] = pack = { len, timestamp: item.timestamp };
+    }
+    let at = pack.len;
+    at += buf.write(meta, at);
+    buf[at++] = NEWLINE;
+    at += typeof body === 'string' ? buf.write(body, at) : body.copy(buf, at);
+    buf[at++] = NEWLINE;
+    pack.len = at;
     if (item.timestamp > pack.timestamp) pack.timestamp = item.timestamp;
   }
 
   private emitPack(hop: Hop, partition: number, pack: Pack, emitter: Emitter): void {
     hop.packs[partition] = undefined;
+    const buf = hop.buffers[partition]!;
     emitter.emit({
       topic: hop.topic,
       partition,
       key: PACK_KEY,
-      value: Buffer.from(this.packHeader + pack.parts.join('')),
+      // A copy: the partition's buffer takes the next pack.
+      value: Buffer.from(buf.subarray(0, pack.len)),
       timestamp: pack.timestamp,
     });
+    // One event alone may have needed more; the buffer keeps no more than a pack of many needs.
+    if (buf.length > PACK_BYTES) hop.buffers[partition] = undefined;
   }
 
   /** Writes the open packs: before a watermark control record, which must follow them, and at commit. */
@@ -257,11 +295,14 @@ export class SourceTask {
     eventTime: number,
     wm: number,
     out: Array<OutputRecord | PackItem>,
+    /** The record's bytes while they are still the JSON of `value`: above any step. */
+    raw: Buffer | undefined,
   ): void {
     for (const node of nodes) {
       switch (node.kind) {
         case 'step':
-          for (const v of node.step(value)) this.walk(node.children, v, record, eventTime, wm, out);
+          for (const v of node.step(value))
+            this.walk(node.children, v, record, eventTime, wm, out, undefined);
           break;
         case 'sink': {
           const observe = node.observe;
@@ -283,12 +324,20 @@ export class SourceTask {
             );
           }
           const hop = this.hopByStage.get(node.stage)!;
-          const body = this.encodeOutput(value, hop.topic);
-          const meta: ItemMeta = [finiteOrNull(wm), eventTime, record.offset, record.timestamp, key];
+          // The bytes as they came spare encoding the value again, and are what the late topic
+          // should get; not with a newline, which ends a line of the pack, or a byte order mark,
+          // which the decoder dropped and JSON.parse refuses.
+          const body =
+            raw !== undefined && raw.indexOf(NEWLINE) < 0 && !hasBom(raw)
+              ? raw
+              : this.encodeOutput(value, hop.topic);
+          // ItemMeta, written out: the same text as JSON.stringify, without the array.
+          const meta = `[${Number.isFinite(wm) ? wm : 'null'},${eventTime},${record.offset},${record.timestamp},${JSON.stringify(key)}]`;
           out.push({
             hop,
             partition: partitionForKey(key, hop.partitions),
-            text: `${JSON.stringify(meta)}\n${body}\n`,
+            meta,
+            body,
             timestamp: record.timestamp,
           });
           break;
@@ -421,10 +470,10 @@ function collectStages(nodes: PlanNode[], acc: KeyedStagePlan[] = []): KeyedStag
 /**
  * The repartition topic's records (docs/decisions/0010-repartition-packs.md). A data record is
  * a pack: the events one source task sent to one partition in one transaction, in order, up
- * to PACK_CHARS. One record per event cost the hop a produce, a delivery report, a consume and
+ * to PACK_BYTES. One record per event cost the hop a produce, a delivery report, a consume and
  * the broker's work for each; the keyed stage reads none of them before the transaction
  * commits, so packing them delays nothing. Lines, each ending in a newline (JSON.stringify
- * never writes a raw one):
+ * never writes a raw one, and an event's own bytes are used only without one):
  *
  *   pack:    [upstream partition, source topic]                                  (key = "pack")
  *            then per event: [watermark before it or null, event time, source offset,
@@ -441,15 +490,18 @@ type ControlMeta = [number, number | null, 0 | 1];
 
 const PACK_KEY = 'pack';
 /**
- * A pack closes before it would pass this many characters (at most three bytes each), unless
- * it is one event alone, which MAX_RECORD_BYTES bounds: packs stay far below the producer's
- * and the topic's 1 MB limits, and a partition's pack is not held back for long.
+ * A pack closes before it would pass this many bytes, unless it is one event alone, which
+ * MAX_RECORD_BYTES bounds: packs stay far below the producer's and the topic's 1 MB limits,
+ * and a partition's pack is not held back for long.
  */
-export const PACK_CHARS = 65_536;
+export const PACK_BYTES = 65_536;
+const PACK_START_BYTES = 4096;
+const NEWLINE = 0x0a;
+const hasBom = (b: Buffer): boolean => b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf;
 
+/** An open pack: its bytes are the first `len` of its hop partition's buffer. */
 interface Pack {
-  parts: string[];
-  chars: number;
+  len: number;
   timestamp: number;
 }
 
@@ -458,12 +510,17 @@ interface Hop {
   topic: string;
   partitions: number;
   packs: Array<Pack | undefined>;
+  /** Per partition, the buffer its packs are written into (see SourceTask.append). */
+  buffers: Array<Buffer | undefined>;
 }
 
 interface PackItem {
   hop: Hop;
   partition: number;
-  text: string;
+  /** The ItemMeta line, without its newline. */
+  meta: string;
+  /** The event's JSON: the input record's own bytes, or encoded again. */
+  body: string | Buffer;
   timestamp: number;
 }
 
@@ -472,7 +529,10 @@ interface RepartitionData {
   eventTime: number;
   /** The input record's timestamp, which outputs inherit, as they would without the hop. */
   timestamp: number;
-  origin: { topic: string; partition: number; offset: number };
+  /** Where the event came from: the source topic, partition and offset (the data is its own origin). */
+  topic: string;
+  partition: number;
+  offset: number;
   body: string;
 }
 
@@ -550,7 +610,9 @@ function readRepartitionRecord(record: InputRecord, upstreamPartitions: number):
         key,
         eventTime,
         timestamp,
-        origin: { topic, partition: upstream, offset },
+        topic,
+        partition: upstream,
+        offset,
         body: text.slice(bodyAt, nl),
       },
     });
@@ -730,7 +792,7 @@ export class KeyedTask {
   }
 
   private processRecord(data: RepartitionData, emitter: Emitter): void {
-    const { origin, body, eventTime, key } = data;
+    const { body, eventTime, key } = data;
     const writes: Array<() => void> = [];
     try {
       let created = 0;
@@ -794,14 +856,16 @@ export class KeyedTask {
       }
     } catch (err) {
       const event: InputRecord = {
-        ...origin,
+        topic: data.topic,
+        partition: data.partition,
+        offset: data.offset,
         key: Buffer.from(key),
         value: null,
         timestamp: data.timestamp,
         headers: {},
       };
       this.hooks.deadLetter(
-        deadLetter(event, err, emitter, this.dlqTopic, origin, Buffer.from(body), this.pipeline),
+        deadLetter(event, err, emitter, this.dlqTopic, data, Buffer.from(body), this.pipeline),
       );
       return;
     }
@@ -810,7 +874,7 @@ export class KeyedTask {
   }
 
   private late(
-    { origin, body, eventTime, key, timestamp }: RepartitionData,
+    { topic, partition, offset, body, eventTime, key, timestamp }: RepartitionData,
     store: string,
     watermark: number,
     windowEnd: number,
@@ -828,9 +892,9 @@ export class KeyedTask {
         [H.eventTime]: String(eventTime),
         [H.watermark]: encodeWatermark(watermark),
         [H.windowEnd]: String(windowEnd),
-        [H.sourceTopic]: origin.topic,
-        [H.sourcePartition]: String(origin.partition),
-        [H.sourceOffset]: String(origin.offset),
+        [H.sourceTopic]: topic,
+        [H.sourcePartition]: String(partition),
+        [H.sourceOffset]: String(offset),
       },
     });
   }

@@ -45,10 +45,11 @@ describe('limits', () => {
 
   it('also bounds what the source stage writes: re-encoded numbers can grow', async () => {
     const d = await fraudDriver({ maxRecordBytes: 600 });
-    // 1e20 re-encodes as 100000000000000000000: 4 bytes in, 21 out, for every element.
+    // 1e20 re-encodes as 100000000000000000000: 4 bytes in, 21 out, for every element. The
+    // newline keeps the hop from carrying the bytes as they came: a pack's lines end in one.
     const text = JSON.stringify(tx('ann', 0)).replace(
       '{',
-      `{"extra":[${new Array(60).fill('1e20').join(',')}],`,
+      `{\n"extra":[${new Array(60).fill('1e20').join(',')}],`,
     );
     assert.ok(Buffer.byteLength(text) <= 600);
     await d.pipe('transactions-data', [{ value: Buffer.from(text) }]);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { fraudTriggerConfig } from '../../../src/pipelines/fraud-trigger/fraud-trigger.config.js';
 import { fraudTriggerTopology } from '../../../src/pipelines/fraud-trigger/fraud-trigger.topology.js';
-import { KeyedTask, SourceTask } from '../../../src/runtime/engine.js';
+import { KeyedTask, PACK_BYTES, SourceTask } from '../../../src/runtime/engine.js';
 import { partitionForKey } from '../../../src/runtime/kafka/partitioner.js';
 import { H, type InputRecord, type OutputRecord } from '../../../src/runtime/records.js';
 import { MemoryStateStore } from '../../../src/runtime/state/memory-backend.js';
@@ -130,7 +130,7 @@ describe('repartition records', () => {
     task.broadcast(emitter, T0);
     const packs = out.filter((r) => r.key !== null);
     assert.ok(packs.length >= PARTITIONS && packs.length < 20, `${packs.length} packs for ${n} events`);
-    for (const r of packs) assert.ok(r.value!.length <= 3 * 65_536, `a pack of ${r.value!.length} bytes`);
+    for (const r of packs) assert.ok(r.value!.length <= PACK_BYTES, `a pack of ${r.value!.length} bytes`);
     for (let p = 0; p < PARTITIONS; p++) {
       const records = out.filter((r) => r.partition === p);
       // The control record comes last: it must not overtake the events whose watermark it carries.
@@ -169,6 +169,45 @@ describe('repartition records', () => {
       events += timestamps.length;
     }
     assert.equal(events, n);
+  });
+
+  it('carry an event as its bytes came, unless a newline or a byte order mark forces encoding it again', async () => {
+    const { plan, task } = sourceTask();
+    const t = tx('ann', 0);
+    // Keys reordered and spaced: only the bytes themselves are the event as it came.
+    const { transaction_datetime, ...rest } = t;
+    const spaced = Buffer.from(
+      `{ "transaction_datetime" : ${JSON.stringify(transaction_datetime)}, ${JSON.stringify(rest).slice(1)}`,
+    );
+    const withNewline = Buffer.from(JSON.stringify(t, null, 1));
+    const withBom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(t))]);
+    const values = [spaced, withNewline, withBom];
+    const state = new MemoryStateStore();
+    const p = partitionForKey('ann', PARTITIONS);
+    const keyed = new KeyedTask('app', plan.pipeline, plan.stages[0], p, 1, state.task(`r/${p}`), 10_000, {
+      deadLetter: () => assert.fail('no dead letter'),
+      late: () => undefined,
+    });
+    await keyed.backend.claim();
+    const round = async (records: InputRecord[]) => {
+      const out: OutputRecord[] = [];
+      const emitter = { emit: (r: OutputRecord) => out.push(r) };
+      for (const r of records) task.process(r, emitter, 0);
+      task.broadcast(emitter, T0);
+      const mine = consumed(out, p);
+      out.length = 0;
+      await keyed.process(mine, emitter);
+      return out;
+    };
+    const at = (offset: number, value: Buffer): InputRecord => ({ ...input(offset, null), value });
+    // All three count, and a later customer closes their window.
+    await round([...values.map((v, i) => at(i, v)), input(3, tx('bob', 11 * HOUR))]);
+    assert.equal(keyed.openWindows, partitionForKey('bob', PARTITIONS) === p ? 1 : 0);
+    const late = await round(values.map((v, i) => at(4 + i, v)));
+    assert.deepEqual(
+      late.filter((r) => r.topic === 'transactions-data.late').map((r) => r.value!.toString()),
+      [spaced.toString(), JSON.stringify(t), JSON.stringify(t)],
+    );
   });
 
   it('are dropped with the transaction when the task goes back to its committed snapshot', () => {
