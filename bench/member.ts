@@ -304,7 +304,6 @@ async function runPassthrough(): Promise<() => Promise<void>> {
           const value = m.value ?? Buffer.alloc(0);
           const id = m.partition * hopPartitions + (m.offset % hopPartitions);
           let pack = packs.get(id);
-          // The generated input is ASCII, so its bytes count as the runtime's characters.
           if (pack && pack.bytes + value.length + 1 > PACK_BYTES) {
             await writePack(id);
             pack = undefined;
