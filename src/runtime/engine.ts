@@ -17,7 +17,7 @@ import {
   type SourcePlan,
 } from './topology.js';
 import { CombinedWatermark, SourceWatermark } from './watermarks.js';
-import { isClosed, windowsFor, type WindowSpec } from './windows.js';
+import { firstWindowStart, isClosed, type WindowSpec } from './windows.js';
 
 type StoreChanges = Pick<TaskDelta['stores'][number], 'puts' | 'deletes'>;
 
@@ -120,6 +120,8 @@ export class SourceTask {
   private readonly rawJson: boolean;
   /** Processing time of the last record or idle decision, for the idle timeout. */
   lastActivity: number;
+  /** A record's outputs, emitted only once all of them were made: one array for every record. */
+  private readonly out: Array<OutputRecord | PackItem> = [];
 
   constructor(
     readonly app: string,
@@ -151,7 +153,8 @@ export class SourceTask {
 
   process(record: InputRecord, emitter: Emitter, now: number): void {
     this.lastActivity = now;
-    const out: Array<OutputRecord | PackItem> = [];
+    const out = this.out;
+    out.length = 0;
     try {
       if (record.value === null) throw new InvalidRecordError('record value is null', 'null-value');
       if (this.tooLarge(record, emitter)) return;
@@ -192,9 +195,11 @@ export class SourceTask {
    * pair of source and hop partition, and no new buffer per pack but the copy that is emitted.
    */
   private append(item: PackItem, emitter: Emitter): void {
-    const { hop, partition, meta, body } = item;
-    // At most, in bytes: a character is at most three in UTF-8, and two newlines.
-    const need = meta.length * 3 + (typeof body === 'string' ? body.length * 3 : body.length) + 2;
+    const { hop, partition, key, body } = item;
+    // At most, in bytes: the ItemMeta line (four numbers of at most 24 characters, the key with
+    // every character escaped, brackets and commas), then the body (a character is at most
+    // three bytes in UTF-8), and two newlines.
+    const need = 4 * 24 + 6 * key.length + 8 + (typeof body === 'string' ? body.length * 3 : body.length) + 2;
     let pack = hop.packs[partition];
     if (pack && pack.len + need > PACK_BYTES) {
       this.emitPack(hop, partition, pack, emitter);
@@ -213,8 +218,23 @@ export class SourceTask {
       this.packHeader.copy(buf);
       hop.packs[partition] = pack = { len, timestamp: item.timestamp };
     }
+    // The ItemMeta line, the same bytes as JSON.stringify of it, written without making it a string.
     let at = pack.len;
-    at += buf.write(meta, at);
+    buf[at++] = 0x5b; // [
+    at = Number.isFinite(item.watermark) ? writeNumber(buf, at, item.watermark) : at + buf.write('null', at);
+    buf[at++] = 0x2c; // ,
+    at = writeNumber(buf, at, item.eventTime);
+    buf[at++] = 0x2c;
+    at = writeNumber(buf, at, item.offset);
+    buf[at++] = 0x2c;
+    at = writeNumber(buf, at, item.timestamp);
+    buf[at++] = 0x2c;
+    if (plainJsonString(key)) {
+      buf[at++] = 0x22; // "
+      at += buf.write(key, at);
+      buf[at++] = 0x22;
+    } else at += buf.write(JSON.stringify(key), at);
+    buf[at++] = 0x5d; // ]
     buf[at++] = NEWLINE;
     at += typeof body === 'string' ? buf.write(body, at) : body.copy(buf, at);
     buf[at++] = NEWLINE;
@@ -331,14 +351,15 @@ export class SourceTask {
             raw !== undefined && raw.indexOf(NEWLINE) < 0 && !hasBom(raw)
               ? raw
               : this.encodeOutput(value, hop.topic);
-          // ItemMeta, written out: the same text as JSON.stringify, without the array.
-          const meta = `[${Number.isFinite(wm) ? wm : 'null'},${eventTime},${record.offset},${record.timestamp},${JSON.stringify(key)}]`;
           out.push({
             hop,
             partition: partitionForKey(key, hop.partitions),
-            meta,
-            body,
+            watermark: wm,
+            eventTime,
+            offset: record.offset,
             timestamp: record.timestamp,
+            key,
+            body,
           });
           break;
         }
@@ -514,14 +535,48 @@ interface Hop {
   buffers: Array<Buffer | undefined>;
 }
 
+/** An event on its way into a pack: its ItemMeta fields, and its JSON. */
 interface PackItem {
   hop: Hop;
   partition: number;
-  /** The ItemMeta line, without its newline. */
-  meta: string;
+  /** The source task's watermark before the event; -Infinity for none (null in the pack). */
+  watermark: number;
+  eventTime: number;
+  offset: number;
+  /** The input record's timestamp. */
+  timestamp: number;
+  key: string;
   /** The event's JSON: the input record's own bytes, or encoded again. */
   body: string | Buffer;
-  timestamp: number;
+}
+
+/** Whether JSON.stringify writes a string as it is between quotes: nothing to escape, no surrogate. */
+function plainJsonString(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return false;
+  }
+  return true;
+}
+
+/**
+ * Writes a finite number as JSON.stringify would, at `at`; returns the end. Integers up to
+ * 2^53 digit by digit, the rest (fractions, exponents) through their string.
+ */
+function writeNumber(buf: Buffer, at: number, n: number): number {
+  if (!Number.isSafeInteger(n)) return at + buf.write(JSON.stringify(n), at);
+  if (n < 0) {
+    buf[at++] = 0x2d; // -
+    n = -n;
+  }
+  let digits = 1;
+  for (let p = 10; p <= n; p *= 10) digits++;
+  const end = at + digits;
+  for (let i = end - 1; i >= at; i--) {
+    buf[i] = 0x30 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  return end;
 }
 
 interface RepartitionData {
@@ -647,12 +702,40 @@ function insertSorted(a: number[], x: number): void {
   a.splice(lo, 0, x);
 }
 
+/** An aggregate of a keyed task, and what processRecord computed for it from the current record. */
+interface Staged {
+  readonly agg: AggregatePlan;
+  readonly cache: StoreCache;
+  /** Running aggregates: the keys changed since the last commit. */
+  readonly changed: Set<string> | undefined;
+  entry: StoredEntry | undefined;
+  /** Running aggregates: the key's next value. */
+  next: unknown;
+  /** Windowed ones: window start and its next accumulator, by turns, for the windows still open. */
+  readonly updates: unknown[];
+  /** Windowed ones: the key's earliest due after the record, and the end of its last window. */
+  due: number;
+  lastEnd: number;
+}
+
+/** The one own key of an object, or undefined when it has none or more. */
+function soleKey(o: WindowMap): string | undefined {
+  let only: string | undefined;
+  for (const k in o) {
+    if (only !== undefined) return undefined;
+    only = k;
+  }
+  return only;
+}
+
 /** Stage B: one partition of a repartition topic, with its aggregates and their stores. */
 export class KeyedTask {
   readonly watermark: CombinedWatermark;
   readonly caches = new Map<string, StoreCache>();
   private readonly changedTableKeys = new Map<string, Set<string>>();
   private readonly windowSpecs = new Map<string, WindowSpec>();
+  /** One per aggregate, reused by every record: what processRecord computed, until all accepted it. */
+  private readonly staged: Staged[] = [];
   /** Entries as the changelog got them in this commit, per store: Redis gets the same text, encoded once. */
   private readonly encoded = new Map<string, Map<string, string>>();
   private nextDue = Number.POSITIVE_INFINITY;
@@ -680,8 +763,19 @@ export class KeyedTask {
     this.lateTopic = internalTopics.late(stage.sourceTopic);
     for (const agg of stage.aggregates) {
       this.caches.set(agg.store, new StoreCache(agg.store, backend, cacheEntries));
-      if (!agg.window) this.changedTableKeys.set(agg.store, new Set());
-      else this.windowSpecs.set(agg.store, agg.window);
+      const changed = agg.window ? undefined : new Set<string>();
+      if (changed) this.changedTableKeys.set(agg.store, changed);
+      else this.windowSpecs.set(agg.store, agg.window!);
+      this.staged.push({
+        agg,
+        cache: this.caches.get(agg.store)!,
+        changed,
+        entry: undefined,
+        next: undefined,
+        updates: [],
+        due: Number.POSITIVE_INFINITY,
+        lastEnd: 0,
+      });
     }
   }
 
@@ -793,53 +887,42 @@ export class KeyedTask {
 
   private processRecord(data: RepartitionData, emitter: Emitter): void {
     const { body, eventTime, key } = data;
-    const writes: Array<() => void> = [];
+    const staged = this.staged;
+    let created = 0;
+    let watermark: number;
     try {
-      let created = 0;
       const value: unknown = JSON.parse(body);
-      const watermark = this.watermark.current;
-      for (const agg of this.stage.aggregates) {
-        const cache = this.caches.get(agg.store)!;
-        const entry = cache.get(key);
+      watermark = this.watermark.current;
+      for (const s of staged) {
+        const agg = s.agg;
+        const entry = s.cache.get(key);
+        s.entry = entry;
         if (!agg.window) {
-          const next = agg.add(entry === undefined ? agg.init() : entry.value, value);
-          writes.push(() => {
-            cache.put(key, { value: next });
-            this.changedTableKeys.get(agg.store)!.add(key);
-          });
+          s.next = agg.add(entry === undefined ? agg.init() : entry.value, value);
           continue;
         }
-        // The entry's map is updated in place, but only in the deferred write: a key with many
-        // open windows (a lagging upstream partition holds the watermark back) would otherwise
-        // cost a copy of every window per record. Nothing else holds the map: the cache decoded
-        // it for itself, and an abort drops the dirty slot and reloads the committed value.
-        const windows = (entry?.value as WindowMap | undefined) ?? {};
-        // Kept up to date once fireKey has built it. Until a key fires (after a load, too) it
-        // has none, which spares an array per record for keys with one window, the common case.
-        const starts = entry?.starts;
-        const updates: Array<[string, unknown]> = [];
+        // The entry's map is updated in place, but only once every aggregate accepted the record:
+        // a key with many open windows (a lagging upstream partition holds the watermark back)
+        // would otherwise cost a copy of every window per record. Nothing else holds the map: the
+        // cache decoded it for itself, and an abort drops the dirty slot and reloads the committed value.
+        const windows = entry?.value as WindowMap | undefined;
+        const { sizeMs, advanceMs } = agg.window;
+        const updates = s.updates;
+        updates.length = 0;
         let due = entry?.due ?? Number.POSITIVE_INFINITY;
         let lastEnd = 0;
-        for (const w of windowsFor(agg.window, eventTime)) {
-          lastEnd = w.end;
-          if (isClosed(w, watermark)) continue;
-          const k = String(w.start);
-          if (!(k in windows)) created++;
-          updates.push([k, agg.add(k in windows ? windows[k] : agg.init(), value)]);
-          due = Math.min(due, w.end - 1);
+        for (let start = firstWindowStart(agg.window, eventTime); start <= eventTime; start += advanceMs) {
+          const end = start + sizeMs;
+          lastEnd = end;
+          if (isClosed({ end }, watermark)) continue;
+          const k = String(start);
+          const open = windows !== undefined && k in windows;
+          if (!open) created++;
+          updates.push(k, agg.add(open ? windows[k] : agg.init(), value));
+          if (end - 1 < due) due = end - 1;
         }
-        if (updates.length === 0) {
-          writes.push(() => this.late(data, agg.store, watermark, lastEnd, emitter));
-          continue;
-        }
-        writes.push(() => {
-          for (const [k, acc] of updates) {
-            if (starts && !(k in windows)) insertSorted(starts, Number(k));
-            windows[k] = acc;
-          }
-          cache.put(key, starts ? { value: windows, due, starts } : { value: windows, due });
-          if (due < this.nextDue) this.nextDue = due;
-        });
+        s.due = due;
+        s.lastEnd = lastEnd;
       }
       if (created > 0) {
         // Refused before anything is written: the record goes to the DLQ whole, for every aggregate.
@@ -852,7 +935,6 @@ export class KeyedTask {
             'too-many-open-windows',
           );
         }
-        writes.push(() => (this.open += created));
       }
     } catch (err) {
       const event: InputRecord = {
@@ -870,7 +952,32 @@ export class KeyedTask {
       return;
     }
     // Only once every aggregate accepted the record, so a throwing aggregator changes nothing.
-    for (const w of writes) w();
+    for (const s of staged) {
+      const { agg, cache, entry } = s;
+      if (!agg.window) {
+        cache.put(key, { value: s.next });
+        s.changed!.add(key);
+        continue;
+      }
+      const updates = s.updates;
+      if (updates.length === 0) {
+        this.late(data, agg.store, watermark, s.lastEnd, emitter);
+        continue;
+      }
+      const windows = (entry?.value as WindowMap | undefined) ?? {};
+      // Kept up to date once fireKey has built it. Until a key fires (after a load, too) it has
+      // none, which spares an array per record for keys with one window, the common case.
+      const starts = entry?.starts;
+      for (let i = 0; i < updates.length; i += 2) {
+        const k = updates[i] as string;
+        if (starts && !(k in windows)) insertSorted(starts, Number(k));
+        windows[k] = updates[i + 1];
+      }
+      updates.length = 0;
+      cache.put(key, starts ? { value: windows, due: s.due, starts } : { value: windows, due: s.due });
+      if (s.due < this.nextDue) this.nextDue = s.due;
+    }
+    this.open += created;
   }
 
   private late(
@@ -941,6 +1048,18 @@ export class KeyedTask {
     // this quadratic in the windows a key keeps open.
     const windows = entry.value as WindowMap;
     const size = agg.window!.sizeMs;
+    if (entry.starts === undefined) {
+      // Most keys have one window open when they fire: no index to build for them.
+      const only = soleKey(windows);
+      if (only !== undefined) {
+        const start = Number(only);
+        if (!isClosed({ end: start + size }, wm)) return;
+        this.fireWindow(agg, key, start, windows[only], emitter, timestamp);
+        // Window state expires as soon as its window has fired.
+        cache.delete(key);
+        return;
+      }
+    }
     // Closed windows are a prefix of the ascending starts. Scanning every open window of the
     // key at each firing cost a fifth of branch-totals' CPU while a lagging upstream partition
     // kept hundreds of windows open per key.
@@ -950,20 +1069,31 @@ export class KeyedTask {
     let n = 0;
     while (n < starts.length && isClosed({ end: starts[n] + size }, wm)) n++;
     if (n === 0) return;
-    const closed = starts.splice(0, n);
-    for (const start of closed) {
-      const window = { start, end: start + size };
-      const acc = windows[String(start)];
-      delete windows[String(start)];
-      this.open--;
-      for (const e of agg.windowEmitters) {
-        const out = e.fn(key, window, acc);
-        if (out !== null && out !== undefined) emitKeyed(emitter, e, key, out, timestamp);
-      }
+    for (let i = 0; i < n; i++) {
+      const k = String(starts[i]);
+      const acc = windows[k];
+      delete windows[k];
+      this.fireWindow(agg, key, starts[i], acc, emitter, timestamp);
     }
-    // Window state expires as soon as its window has fired.
+    starts.splice(0, n);
     if (starts.length === 0) cache.delete(key);
     else cache.put(key, { value: windows, due: starts[0] + size - 1, starts });
+  }
+
+  private fireWindow(
+    agg: AggregatePlan,
+    key: string,
+    start: number,
+    acc: unknown,
+    emitter: Emitter,
+    timestamp: number,
+  ): void {
+    this.open--;
+    const window = { start, end: start + agg.window!.sizeMs };
+    for (const e of agg.windowEmitters) {
+      const out = e.fn(key, window, acc);
+      if (out !== null && out !== undefined) emitKeyed(emitter, e, key, out, timestamp);
+    }
   }
 
   /** At commit: the latest value of each changed key of running aggregates, once. */

@@ -38,11 +38,18 @@ function alignDown(ts: number, step: number): number {
   return ts - (((ts % step) + step) % step);
 }
 
+/**
+ * The start of the oldest window a timestamp belongs to; the others follow every advanceMs,
+ * while a start is at or before the timestamp. The hot path loops over them without windowsFor's array.
+ */
+export function firstWindowStart(spec: WindowSpec, ts: number): number {
+  return alignDown(ts, spec.advanceMs) - spec.sizeMs + spec.advanceMs;
+}
+
 /** The windows a timestamp belongs to, oldest first. */
 export function windowsFor(spec: WindowSpec, ts: number): Window[] {
-  const lastStart = alignDown(ts, spec.advanceMs);
   const out: Window[] = [];
-  for (let start = lastStart - spec.sizeMs + spec.advanceMs; start <= lastStart; start += spec.advanceMs) {
+  for (let start = firstWindowStart(spec, ts); start <= ts; start += spec.advanceMs) {
     out.push({ start, end: start + spec.sizeMs });
   }
   return out;

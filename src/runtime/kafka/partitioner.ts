@@ -4,13 +4,19 @@
  * that way Java clients, Kafka Streams and our query endpoints all agree on where a key lives.
  */
 export function partitionForKey(key: string | Buffer, partitions: number): number {
-  const bytes = typeof key === 'string' ? Buffer.from(key, 'utf8') : key;
-  return (murmur2(bytes) & 0x7fffffff) % partitions;
+  if (typeof key !== 'string') return (murmur2(key) & 0x7fffffff) % partitions;
+  // Once per event on the hop: a key that fits is encoded into one buffer kept for it, not a new one.
+  if (key.length * 3 <= scratch.length) {
+    const length = scratch.write(key, 0, 'utf8');
+    return (murmur2(scratch, length) & 0x7fffffff) % partitions;
+  }
+  return (murmur2(Buffer.from(key, 'utf8')) & 0x7fffffff) % partitions;
 }
 
-/** Kafka's murmur2 (org.apache.kafka.common.utils.Utils#murmur2), in 32-bit integer arithmetic. */
-export function murmur2(data: Buffer): number {
-  const length = data.length;
+const scratch = Buffer.alloc(768);
+
+/** Kafka's murmur2 (org.apache.kafka.common.utils.Utils#murmur2), in 32-bit integer arithmetic, over the first `length` bytes. */
+export function murmur2(data: Buffer, length = data.length): number {
   const seed = 0x9747b28c;
   const m = 0x5bd1e995;
   const r = 24;

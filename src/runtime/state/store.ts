@@ -14,8 +14,14 @@ export interface StoredEntry {
   starts?: number[];
 }
 
+/** JSON of `{ v: value, d: due }` (without `d` when there is none), written without the wrapper object. */
 export function encodeEntry(entry: StoredEntry): string {
-  return JSON.stringify(entry.due === undefined ? { v: entry.value } : { v: entry.value, d: entry.due });
+  const v = JSON.stringify(entry.value) as string | undefined;
+  const d = entry.due;
+  // No JSON for the value (undefined, a function): the member is left out, as JSON.stringify does.
+  if (v === undefined) return JSON.stringify(d === undefined ? {} : { d });
+  if (d === undefined) return `{"v":${v}}`;
+  return `{"v":${v},"d":${Number.isFinite(d) ? d : 'null'}}`;
 }
 
 export function decodeEntry(text: string): StoredEntry {
@@ -186,8 +192,14 @@ export class StoreCache {
 
   private write(key: string, entry: StoredEntry | null): void {
     this.dirtyKeys.add(key);
-    this.slots.delete(key);
-    this.slots.set(key, { entry, dirty: true });
+    const slot = this.slots.get(key);
+    if (slot === undefined) {
+      this.slots.set(key, { entry, dirty: true });
+      return;
+    }
+    // In place, and not moved: every write follows a get of the same key, which made it the most recent.
+    slot.entry = entry;
+    slot.dirty = true;
   }
 
   /** Each changed key with its entry (null: deleted), in the order they changed. A callback: no pair per entry. */

@@ -21,4 +21,15 @@ describe('partitioner', () => {
   it('places keys where the Java default partitioner would (6 partitions)', () => {
     for (const [key, , partition] of JAVA) assert.equal(partitionForKey(key, 6), partition, key);
   });
+
+  it('hashes only the key, whatever was hashed before it and however long it is', () => {
+    const long = 'ü'.repeat(300); // past the buffer kept for short keys
+    const sequence = ['a-little-bit-long-string', 'abc', long, '21', 'Ärger', long.slice(0, 255)];
+    for (const key of sequence)
+      assert.equal(
+        partitionForKey(key, 7),
+        (murmur2(Buffer.from(key, 'utf8')) & 0x7fffffff) % 7,
+        key.slice(0, 30),
+      );
+  });
 });

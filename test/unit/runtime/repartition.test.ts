@@ -7,6 +7,7 @@ import { partitionForKey } from '../../../src/runtime/kafka/partitioner.js';
 import { H, type InputRecord, type OutputRecord } from '../../../src/runtime/records.js';
 import { MemoryStateStore } from '../../../src/runtime/state/memory-backend.js';
 import { TopologyTestDriver } from '../../../src/runtime/testing/driver.js';
+import { TopologyBuilder } from '../../../src/runtime/topology.js';
 import { fraudDriver, HOUR, T0, tx } from '../../helpers/fraud.js';
 
 const PARTITIONS = 3;
@@ -169,6 +170,63 @@ describe('repartition records', () => {
       events += timestamps.length;
     }
     assert.equal(events, n);
+  });
+
+  it('write the metadata line of each event as JSON.stringify would, whatever its key and times', () => {
+    const b = new TopologyBuilder('meta');
+    b.source<{ k: string; t: number }>('in', {
+      decode: (bytes) => JSON.parse(bytes.toString('utf8')) as { k: string; t: number },
+      timestamp: (v) => v.t,
+      outOfOrdernessMs: 0,
+    })
+      .groupBy('by-k', (v) => v.k)
+      .aggregate<number>('n', { init: () => 0, add: (n) => n + 1 });
+    const plan = b.build();
+    const task = new SourceTask(
+      'app',
+      'meta',
+      plan.sources[0],
+      0,
+      () => 1,
+      { deadLetter: () => undefined, late: () => undefined },
+      0,
+    );
+    const out: OutputRecord[] = [];
+    const emitter = { emit: (r: OutputRecord) => out.push(r) };
+    const events: Array<{ k: string; t: number }> = [
+      { k: 'plain', t: 0 },
+      { k: 'quote " and \\ backslash', t: -1500 },
+      { k: 'tab\tnew\nline\u0001', t: 1.5 },
+      { k: 'émoji 🙂 and a lone \ud800', t: 1e21 },
+      { k: 'ü', t: Number.MAX_SAFE_INTEGER },
+      { k: 'x', t: -0 },
+    ];
+    const expected: string[] = [];
+    let wm: number | null = null;
+    events.forEach((v, i) => {
+      const timestamp = 1_700_000_000_000 + i;
+      task.process(
+        {
+          topic: 'in',
+          partition: 0,
+          offset: i * 1_000_003,
+          key: null,
+          value: Buffer.from(JSON.stringify(v)),
+          timestamp,
+          headers: {},
+        },
+        emitter,
+        0,
+      );
+      expected.push(JSON.stringify([wm, v.t, i * 1_000_003, timestamp, v.k]));
+      wm = Math.max(wm ?? Number.NEGATIVE_INFINITY, v.t);
+    });
+    task.flush(emitter);
+    const lines = out.flatMap((r) => r.value!.toString('utf8').split('\n').slice(1, -1));
+    assert.deepEqual(
+      lines.filter((_, i) => i % 2 === 0),
+      expected,
+    );
   });
 
   it('carry an event as its bytes came, unless a newline or a byte order mark forces encoding it again', async () => {

@@ -70,3 +70,20 @@ describe('state cache: due windows without a round trip', () => {
     assert.deepEqual(cache.dueKeys(0), ['a']);
   });
 });
+
+describe('state entries', () => {
+  it('encode as JSON.stringify of { v, d } would, and leave the window index out', () => {
+    const entries: StoredEntry[] = [
+      { value: { '0': { count: 1, lat: 44.6 } }, due: 35_999_999, starts: [0] },
+      { value: 42 },
+      { value: null, due: -0 },
+      { value: 'a "quoted" \u2028 key', due: Number.POSITIVE_INFINITY },
+      { value: undefined, due: 3 },
+      { value: undefined },
+    ];
+    for (const e of entries) {
+      const wrapped = e.due === undefined ? { v: e.value } : { v: e.value, d: e.due };
+      assert.equal(encodeEntry(e), JSON.stringify(wrapped));
+    }
+  });
+});
