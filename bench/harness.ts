@@ -29,8 +29,10 @@ import { librdkafkaConfig } from '../src/runtime/kafka/client-config.js';
 import { isKafkaError } from '../src/runtime/kafka/errors.js';
 import { ensureTopics } from '../src/runtime/kafka/topics.js';
 import { internalTopics } from '../src/runtime/topology.js';
+import { ENGINE_PIPELINES, type EnginePipeline, type EngineRun } from './engine.js';
 
 const MEMBER = fileURLToPath(new URL('./member.js', import.meta.url));
+const ENGINE = fileURLToPath(new URL('./engine.js', import.meta.url));
 /** Every member's log lines (all but the samples) are kept here for post-mortems. */
 const MEMBER_LOGS = join(process.env.STREAM_RUN_DIR ?? '.run/bench', 'member-logs');
 export const SCENARIOS = [
@@ -40,6 +42,7 @@ export const SCENARIOS = [
   'branch-eos',
   'topology-io-eos',
   'topology-io-alos',
+  'engine',
   'latency',
   'recovery',
   'scale',
@@ -59,6 +62,8 @@ export interface BenchOptions {
   scaleMembers: number[];
   /** Records per scale run: 9 runs of several processes each are the longest part of a full bench. */
   scaleRecords: number;
+  /** Records per engine run: its state lives in the bench process, not in Redis (bench/engine.ts). */
+  engineRecords: number;
   out: string;
   brokers: string;
   redisUrl: string;
@@ -121,6 +126,18 @@ export interface RecoveryRun {
   phases: { process: number; started: number; assigned: number; firstInputRecord: number };
 }
 
+export interface EngineResult {
+  pipeline: EnginePipeline;
+  records: number;
+  runs: EngineRun[];
+  usPerEvent: Stat;
+  cpuUsPerEvent: Stat;
+  gcUsPerEvent: Stat;
+  baselineUsPerEvent: Stat;
+  /** The median run's engine time over its own baseline: the runtime's work in units of the least JSON work. */
+  overBaseline: number;
+}
+
 export interface BenchResults {
   startedAt: string;
   finishedAt?: string;
@@ -131,6 +148,7 @@ export interface BenchResults {
   throughput: ThroughputResult[];
   latency: Array<{ rate: number; runs: LatencyRun[]; p50Ms: Stat; p99Ms: Stat; p999Ms: Stat }>;
   recovery: Array<{ signal: string; runs: RecoveryRun[]; seconds: Stat }>;
+  engine: EngineResult[];
   scale: Array<{
     members: number;
     records: number;
@@ -1013,6 +1031,7 @@ export async function runBench(scenarios: Scenario[], o: BenchOptions): Promise<
     latency: [],
     recovery: [],
     scale: [],
+    engine: [],
     floors: [],
   };
   const save = (): void => {
@@ -1057,6 +1076,26 @@ export async function runBench(scenarios: Scenario[], o: BenchOptions): Promise<
       for (let i = 0; i < o.runs; i++) runs.push(await throughputRun(kafka, redis, o, s, scenario, 1));
       results.throughput.push(summarize(scenario, settings(s), runs));
       save();
+    }
+    if (scenarios.includes('engine')) {
+      for (const pipeline of ENGINE_PIPELINES) {
+        o.log(`engine: ${pipeline}, ${o.runs} run(s) over ${o.engineRecords} records, no Kafka or Redis`);
+        const runs: EngineRun[] = [];
+        for (let i = 0; i < o.runs; i++) runs.push(await engineRun(o, pipeline));
+        const us = stat(runs.map((r) => r.usPerEvent));
+        const median = runs.find((r) => r.usPerEvent === us.median) ?? runs[0];
+        results.engine.push({
+          pipeline,
+          records: o.engineRecords,
+          runs,
+          usPerEvent: us,
+          cpuUsPerEvent: stat(runs.map((r) => r.cpuUsPerEvent)),
+          gcUsPerEvent: stat(runs.map((r) => r.gcUsPerEvent)),
+          baselineUsPerEvent: stat(runs.map((r) => r.baselineUsPerEvent)),
+          overBaseline: round(median.usPerEvent / median.baselineUsPerEvent, 2),
+        });
+        save();
+      }
     }
     if (scenarios.includes('scale')) {
       const so: BenchOptions = { ...o, records: o.scaleRecords };
@@ -1182,6 +1221,7 @@ scenarios: ${SCENARIOS.join(', ')}, all
   --partitions N     partitions of every topic (default 6)
   --latency-seconds N  measured seconds per latency run (default 20)
   --scale-records N  records per scale run (default 200000, at most --records)
+  --engine-records N records per engine run (default 300000)
   --out FILE         results file (default bench/results/<date>.json)
   --env K=V          extra member environment, repeatable (e.g. MAX_BATCH_RECORDS=10000)`;
 
@@ -1195,6 +1235,7 @@ async function main(): Promise<void> {
       partitions: { type: 'string' },
       'latency-seconds': { type: 'string' },
       'scale-records': { type: 'string' },
+      'engine-records': { type: 'string' },
       out: { type: 'string' },
       env: { type: 'string', multiple: true },
       help: { type: 'boolean' },
@@ -1226,6 +1267,7 @@ async function main(): Promise<void> {
     recoveryRate: 5000,
     scaleMembers: [1, 2, 3],
     scaleRecords: Math.min(int(values['scale-records'], 200_000), int(values.records, 1_000_000)),
+    engineRecords: int(values['engine-records'], 300_000),
     out: values.out ?? `bench/results/${date}.json`,
     brokers,
     redisUrl,
@@ -1242,6 +1284,33 @@ async function main(): Promise<void> {
   const r = await runBench(scenarios, o);
   console.log(report(r));
   console.log(`results: ${o.out}`);
+}
+
+/**
+ * One engine run in a process of its own, with the image's process settings and the members'
+ * extra environment, as a member would run: the collector's settings shape what it measures.
+ */
+async function engineRun(o: BenchOptions, pipeline: EnginePipeline): Promise<EngineRun> {
+  const env = { ...process.env, ...o.imageEnv, ...o.memberEnv };
+  const args = [
+    ENGINE,
+    '--pipeline',
+    pipeline,
+    '--records',
+    String(o.engineRecords),
+    '--seed',
+    String(o.seed),
+    '--partitions',
+    String(o.partitions),
+  ];
+  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (b: Buffer) => (stdout += b.toString('utf8')));
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`engine run of ${pipeline} exited with ${code}: ${stderr.slice(0, 2000)}`);
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as EngineRun;
 }
 
 /** A plain-text summary with PASS/FAIL per floor. */
@@ -1262,6 +1331,11 @@ export function report(r: BenchResults): string {
     if (pass && io) lines.push(`topology-io-${g} / passthrough ${round(io / pass)}`);
     if (io && fraud) lines.push(`fraud-${g} / topology-io-${g} ${round(fraud / io)}`);
   }
+  for (const e of r.engine)
+    lines.push(
+      `engine ${e.pipeline.padEnd(13)} ${f(e.usPerEvent)} us/event | GC ${f(e.gcUsPerEvent)} | ` +
+        `baseline ${f(e.baselineUsPerEvent)} us/event | ${e.overBaseline} x baseline`,
+    );
   for (const s of r.scale)
     lines.push(`scale x${s.members}     ${f(s.eventsPerSecond)} ev/s | efficiency ${s.efficiency}`);
   for (const l of r.latency)

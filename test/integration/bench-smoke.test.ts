@@ -1,6 +1,6 @@
 /**
  * A short run of the benchmark harness (bench/harness.ts) against the test broker and Redis:
- * tiny N, one run, passthrough, fraud-eos and topology-io-eos. It checks the results file is well-formed and
+ * tiny N, one run, passthrough, fraud-eos, topology-io-eos and engine. It checks the results file is well-formed and
  * the counts add up; it asserts nothing about speed (the machine is shared during tests).
  */
 import assert from 'node:assert/strict';
@@ -19,7 +19,7 @@ describe('bench harness smoke run', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('runs three scenarios and writes consistent results', { timeout: 240_000 }, async () => {
+  it('runs four scenarios and writes consistent results', { timeout: 240_000 }, async () => {
     const { brokers, redisUrl } = infra();
     const out = join(dir, 'results.json');
     const admin = new KafkaJS.Kafka(librdkafkaConfig({ brokers, clientId: 'bench-smoke' })).admin();
@@ -29,7 +29,7 @@ describe('bench harness smoke run', () => {
       const runTopics = async (): Promise<string[]> =>
         (await admin.listTopics()).filter((t) => /^bench-(passthrough|fraud-eos|topology-io-eos)-/.test(t));
       const before = new Set(await runTopics());
-      await runBench(['passthrough', 'fraud-eos', 'topology-io-eos'], {
+      await runBench(['passthrough', 'fraud-eos', 'topology-io-eos', 'engine'], {
         records: RECORDS,
         runs: 1,
         seed: 7,
@@ -39,6 +39,7 @@ describe('bench harness smoke run', () => {
         recoveryRate: 100,
         scaleMembers: [1],
         scaleRecords: RECORDS,
+        engineRecords: RECORDS,
         out,
         brokers,
         redisUrl,
@@ -93,6 +94,22 @@ describe('bench harness smoke run', () => {
       assert.equal(eos.runs[0].outputs.late, 0);
       assert.ok(eos.runs[0].outputs.out >= 0);
       assert.ok(eos.runs[0].redisCommandsPerRecord > 0);
+      // The engine runs both pipelines in a process of their own, without Kafka or Redis: each
+      // customer of a transaction writes its window to the changelog (about 63% of 5,000 draws
+      // from 5,000 customers are distinct).
+      assert.deepEqual(
+        r.engine.map((e) => [e.pipeline, e.records, e.runs.length]),
+        [
+          ['fraud-trigger', RECORDS, 1],
+          ['branch-totals', RECORDS, 1],
+        ],
+      );
+      for (const e of r.engine) {
+        const run = e.runs[0];
+        assert.ok(run.usPerEvent > 0 && run.baselineUsPerEvent > 0 && run.gcUsPerEvent >= 0, e.pipeline);
+        assert.equal(e.overBaseline, Math.round((run.usPerEvent / run.baselineUsPerEvent) * 100) / 100);
+      }
+      assert.ok(r.engine[0].runs[0].outputs > RECORDS / 2, `engine outputs ${r.engine[0].runs[0].outputs}`);
       // Floors: each is judged, or skipped when its scenario did not run.
       const byName = new Map(r.floors.map((f) => [f.name, f]));
       assert.equal(typeof byName.get('fraud EOS events/s')?.pass, 'boolean');
