@@ -19,12 +19,7 @@ log "build"
 tsc -p tsconfig.json
 tsc -p tsconfig.build.json
 
-export KAFKA_PORT=${BENCH_KAFKA_PORT:-29092} KAFKA_CONTROLLER_PORT=${BENCH_KAFKA_CONTROLLER_PORT:-29093}
-export REDIS_PORT=${BENCH_REDIS_PORT:-26379}
-export STREAM_RUN_DIR=${BENCH_RUN_DIR:-$ROOT/.run/bench}
-# The broker gets more heap than the tests' default: a million records per input.
-export KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms512m -Xmx1g}
-unset KAFKA_SASL_PORT
+bench_env
 
 started=()
 cleanup() {
