@@ -1308,7 +1308,8 @@ async function engineRun(o: BenchOptions, pipeline: EnginePipeline): Promise<Eng
   let stderr = '';
   child.stdout.on('data', (b: Buffer) => (stdout += b.toString('utf8')));
   child.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  // 'close', not 'exit': the last of its output may still be in the pipe when it exits.
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
   if (code !== 0) throw new Error(`engine run of ${pipeline} exited with ${code}: ${stderr.slice(0, 2000)}`);
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as EngineRun;
 }
