@@ -37,28 +37,9 @@ log "build A ($commit)"
 (cd "$base" && tsc -p tsconfig.json)
 
 bench_env
-started=()
-cleanup() {
-  local what
-  for what in "${started[@]}"; do
-    case $what in
-      kafka) bash scripts/kafka.sh stop >/dev/null 2>&1 || true ;;
-      redis) bash scripts/redis.sh stop >/dev/null 2>&1 || true ;;
-    esac
-  done
-}
-trap cleanup EXIT
-if [ -z "${KAFKA_BROKERS:-}" ]; then
-  started+=(kafka)
-  bash scripts/kafka.sh start --clean
-  export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
-  export BENCH_KAFKA_VERSION=${KAFKA_VERSION:-4.1.1}
-fi
-if [ -z "${REDIS_URL:-}" ]; then
-  started+=(redis)
-  bash scripts/redis.sh start --clean
-  export REDIS_URL=redis://127.0.0.1:$REDIS_PORT
-fi
+# The broker's version goes into the results only when it is the one started here.
+[ -n "${KAFKA_BROKERS:-}" ] || export BENCH_KAFKA_VERSION=${KAFKA_VERSION:-4.1.1}
+start_missing_infra
 
 out=${BENCH_AB_OUT:-$ROOT/bench/results/ab-$(date -u +%Y-%m-%dT%H-%M-%S)}
 mkdir -p "$out"

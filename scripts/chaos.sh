@@ -23,30 +23,10 @@ export KAFKA_PORT=${KAFKA_PORT:-39092} KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_
 export REDIS_PORT=${REDIS_PORT:-36379}
 export STREAM_RUN_DIR=${STREAM_RUN_DIR:-$ROOT/.run/chaos}
 
-started=()
-cleanup() {
-  local what
-  for what in "${started[@]}"; do
-    case $what in
-      kafka) bash scripts/kafka.sh stop >/dev/null 2>&1 || true ;;
-      redis) bash scripts/redis.sh stop >/dev/null 2>&1 || true ;;
-    esac
-  done
-}
-trap cleanup EXIT
-if [ -z "${KAFKA_BROKERS:-}" ]; then
-  started+=(kafka)
-  bash scripts/kafka.sh start --clean
-  export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
-fi
-if [ -z "${REDIS_URL:-}" ]; then
-  started+=(redis)
-  bash scripts/redis.sh start --clean
-  export REDIS_URL=redis://127.0.0.1:$REDIS_PORT
-fi
+start_missing_infra
 
 # The outage test stops and starts Kafka and Redis, so it runs only on the ones started here.
-if [ "${#started[@]}" -eq 2 ]; then export CHAOS_INFRA=1; else log "KAFKA_BROKERS/REDIS_URL given: the outage test is skipped"; fi
+if [ "${#INFRA_STARTED_HERE[@]}" -eq 2 ]; then export CHAOS_INFRA=1; else log "KAFKA_BROKERS/REDIS_URL given: the outage test is skipped"; fi
 export CHAOS_FULL=1
 runs=${CHAOS_RUNS:-1}
 for ((run = 1; run <= runs; run++)); do

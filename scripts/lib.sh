@@ -120,3 +120,30 @@ bench_env() {
   export KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms512m -Xmx1g}
   unset KAFKA_SASL_PORT
 }
+
+# Starts this checkout's Kafka and Redis (scripts/kafka.sh, scripts/redis.sh, on the ports and run
+# dir exported before) where KAFKA_BROKERS / REDIS_URL name none, exports those two, and stops
+# what it started when the calling script exits. INFRA_STARTED_HERE lists what it started.
+INFRA_STARTED_HERE=()
+stop_started_infra() {
+  local what
+  for what in "${INFRA_STARTED_HERE[@]}"; do
+    case $what in
+      kafka) bash "$ROOT/scripts/kafka.sh" stop >/dev/null 2>&1 || true ;;
+      redis) bash "$ROOT/scripts/redis.sh" stop >/dev/null 2>&1 || true ;;
+    esac
+  done
+}
+start_missing_infra() {
+  trap stop_started_infra EXIT
+  if [ -z "${KAFKA_BROKERS:-}" ]; then
+    INFRA_STARTED_HERE+=(kafka)
+    bash "$ROOT/scripts/kafka.sh" start --clean
+    export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
+  fi
+  if [ -z "${REDIS_URL:-}" ]; then
+    INFRA_STARTED_HERE+=(redis)
+    bash "$ROOT/scripts/redis.sh" start --clean
+    export REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+  fi
+}
