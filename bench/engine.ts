@@ -3,7 +3,7 @@
  * pipeline's source and keyed tasks, run in this process on generated records with no Kafka and
  * no Redis, as one member's consume loop would run them: the source tasks' packs become the
  * keyed tasks' input one transaction later, and every transaction ends with the changelog
- * records, the state delta and its apply. What it measures is the runtime's own work per event,
+ * records, the state delta and its apply (to MemoryStateStore). What it measures is the runtime's own work per event,
  * the part of a member's CPU that the Kafka and Redis clients do not spend, with a spread of a
  * few percent where the full scenarios have about fifteen. The baseline in the same process:
  * each record decoded from UTF-8, parsed, encoded again and copied into a buffer, the least a
@@ -20,7 +20,7 @@ import { generate } from '../src/generators/index.js';
 import { PIPELINES } from '../src/pipelines/index.js';
 import { KeyedTask, SourceTask, type EngineHooks } from '../src/runtime/engine.js';
 import type { Emitter, InputRecord, OutputRecord } from '../src/runtime/records.js';
-import type { ApplyOutcome, TaskBackend, TaskDelta, TaskMeta } from '../src/runtime/state/store.js';
+import { MemoryStateStore } from '../src/runtime/state/memory-backend.js';
 
 export const ENGINE_PIPELINES = ['fraud-trigger', 'branch-totals'] as const;
 export type EnginePipeline = (typeof ENGINE_PIPELINES)[number];
@@ -39,75 +39,6 @@ export interface EngineRun {
   /** Records the tasks wrote: packs, control records, changelog, outputs, late and dead letters. */
   outputs: number;
   digest?: string;
-}
-
-/**
- * What Redis keeps for a task, in this process: entries as encoded text, and the due index by
- * due time, so that due keys are found without reading every entry (as the sorted set does).
- */
-class BenchBackend implements TaskBackend {
-  private readonly kv = new Map<string, string>();
-  private readonly dueOf = new Map<string, number>();
-  private readonly byDue = new Map<number, Set<string>>();
-
-  claim(): Promise<TaskMeta> {
-    return Promise.resolve({ inputOffset: 0, changelogOffsets: {}, epoch: 1 });
-  }
-
-  load(_store: string, keys: readonly string[]): Promise<Array<string | null>> {
-    return Promise.resolve(keys.map((k) => this.kv.get(k) ?? null));
-  }
-
-  dueKeys(store: string, watermark: number): Promise<{ keys: string[]; next: number }> {
-    const keys: string[] = [];
-    for (const [due, set] of this.byDue) if (due <= watermark) keys.push(...set);
-    return this.nextDue(store, watermark).then((next) => ({ keys, next }));
-  }
-
-  nextDue(_store: string, watermark: number): Promise<number> {
-    let next = Number.POSITIVE_INFINITY;
-    for (const due of this.byDue.keys()) if (due > watermark && due < next) next = due;
-    return Promise.resolve(next);
-  }
-
-  entries(): AsyncIterable<Array<[string, string]>> {
-    return {
-      [Symbol.asyncIterator]: () => ({
-        next: () => Promise.resolve({ value: undefined, done: true as const }),
-      }),
-    };
-  }
-
-  apply(delta: TaskDelta): Promise<ApplyOutcome> {
-    for (const st of delta.stores) {
-      for (const [key, text, due] of st.puts) {
-        this.kv.set(key, text);
-        this.unindex(key);
-        if (due !== undefined) this.index(key, due);
-      }
-      for (const key of st.deletes) {
-        this.kv.delete(key);
-        this.unindex(key);
-      }
-    }
-    return Promise.resolve('ok');
-  }
-
-  private index(key: string, due: number): void {
-    this.dueOf.set(key, due);
-    let set = this.byDue.get(due);
-    if (!set) this.byDue.set(due, (set = new Set()));
-    set.add(key);
-  }
-
-  private unindex(key: string): void {
-    const due = this.dueOf.get(key);
-    if (due === undefined) return;
-    this.dueOf.delete(key);
-    const set = this.byDue.get(due)!;
-    set.delete(key);
-    if (set.size === 0) this.byDue.delete(due);
-  }
 }
 
 /** All records in one buffer, so that the input costs the heap nothing while it is measured. */
@@ -183,11 +114,18 @@ export async function runEngine(o: {
     { length: P },
     (_, p) => new SourceTask('bench', plan.pipeline, source, p, () => P, hooks, 0),
   );
+  // What Redis keeps, in this process: encoded entries and a due index by due time.
+  const state = new MemoryStateStore();
   const keyed = Array.from(
     { length: P },
-    (_, p) => new KeyedTask('bench', plan.pipeline, stage, p, P, new BenchBackend(), 10_000, hooks),
+    (_, p) =>
+      new KeyedTask('bench', plan.pipeline, stage, p, P, state.task(`${stage.name}/${p}`), 10_000, hooks),
   );
-  for (const t of keyed) await t.refreshDue();
+  for (const t of keyed) {
+    await t.backend.claim();
+    await t.backend.apply(t.delta(0, {}), 'init');
+    await t.refreshDue();
+  }
   const input = makeInput(o.pipeline, o.records, o.seed, P);
   const hash = o.digest ? createHash('sha256') : undefined;
   const hop: InputRecord[][] = Array.from({ length: P }, () => []);

@@ -6,7 +6,53 @@ interface MemoryTaskState {
   inputOffset: number | undefined;
   changelogOffsets: Record<string, number>;
   kv: Map<string, Map<string, string>>;
-  due: Map<string, Map<string, number>>;
+  due: Map<string, DueIndex>;
+}
+
+/**
+ * A store's keys by the watermark at which they fire, as the Redis backend's sorted set keeps
+ * them: due keys and the next due are found without reading every key, which a test driver or a
+ * benchmark over many keys would otherwise do at each firing.
+ */
+class DueIndex {
+  private readonly byKey = new Map<string, number>();
+  private readonly byDue = new Map<number, Set<string>>();
+
+  set(key: string, due: number): void {
+    this.delete(key);
+    this.byKey.set(key, due);
+    let keys = this.byDue.get(due);
+    if (!keys) this.byDue.set(due, (keys = new Set()));
+    keys.add(key);
+  }
+
+  delete(key: string): void {
+    const due = this.byKey.get(key);
+    if (due === undefined) return;
+    this.byKey.delete(key);
+    const keys = this.byDue.get(due)!;
+    keys.delete(key);
+    if (keys.size === 0) this.byDue.delete(due);
+  }
+
+  dueAt(watermark: number): string[] {
+    const out: string[] = [];
+    for (const [due, keys] of this.byDue) if (due <= watermark) for (const k of keys) out.push(k);
+    return out;
+  }
+
+  /** A copy, for tests that put a task's state back as it was at an earlier commit. */
+  clone(): DueIndex {
+    const c = new DueIndex();
+    for (const [key, due] of this.byKey) c.set(key, due);
+    return c;
+  }
+
+  nextAbove(watermark: number): number {
+    let min = Number.POSITIVE_INFINITY;
+    for (const due of this.byDue.keys()) if (due > watermark && due < min) min = due;
+    return min;
+  }
 }
 
 /**
@@ -77,16 +123,13 @@ class MemoryTaskBackend implements TaskBackend {
   }
 
   async dueKeys(store: string, watermark: number): Promise<{ keys: string[]; next: number }> {
-    const m = this.store.state(this.taskId, false)?.due.get(store);
-    const keys = m ? [...m].filter(([, d]) => d <= watermark).map(([k]) => k) : [];
+    const keys = this.store.state(this.taskId, false)?.due.get(store)?.dueAt(watermark) ?? [];
     return { keys, next: await this.nextDue(store, watermark) };
   }
 
   nextDue(store: string, watermark: number): Promise<number> {
-    const m = this.store.state(this.taskId, false)?.due.get(store);
-    let min = Number.POSITIVE_INFINITY;
-    for (const d of m?.values() ?? []) if (d > watermark && d < min) min = d;
-    return Promise.resolve(min);
+    const due = this.store.state(this.taskId, false)?.due.get(store);
+    return Promise.resolve(due?.nextAbove(watermark) ?? Number.POSITIVE_INFINITY);
   }
 
   /** Everything is at hand here: a single chunk, taken at the call. */
@@ -115,7 +158,7 @@ class MemoryTaskBackend implements TaskBackend {
     if (mode === 'apply' && s.inputOffset === undefined) return Promise.resolve('lost');
     for (const st of delta.stores) {
       const kv = s.kv.get(st.store) ?? new Map<string, string>();
-      const due = s.due.get(st.store) ?? new Map<string, number>();
+      const due = s.due.get(st.store) ?? new DueIndex();
       s.kv.set(st.store, kv);
       s.due.set(st.store, due);
       for (const [k, v, d] of st.puts) {

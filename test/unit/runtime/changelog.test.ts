@@ -76,7 +76,7 @@ function copyState(s: TaskState): TaskState {
     ...s,
     changelogOffsets: { ...s.changelogOffsets },
     kv: new Map([...s.kv].map(([store, m]) => [store, new Map(m)])),
-    due: new Map([...s.due].map(([store, m]) => [store, new Map(m)])),
+    due: new Map([...s.due].map(([store, m]) => [store, m.clone()])),
   };
 }
 
