@@ -14,7 +14,8 @@ const W = 1200;
 const H = 470;
 const FONT = 'DejaVu Sans, Liberation Sans, Arial, sans-serif';
 
-const esc = (s: string): string =>
+/** Text as SVG markup carries it. */
+export const esc = (s: string): string =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const thousands = (n: number): string => Math.round(n).toLocaleString('en-US');
 

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Resvg } from '@resvg/resvg-js';
-import { chartSvg, newestResults } from '../../../bench/chart.js';
+import { chartSvg, esc, newestResults } from '../../../bench/chart.js';
 import type { BenchResults } from '../../../bench/harness.js';
 import { repoRoot } from '../../helpers/env.js';
 
@@ -17,12 +17,7 @@ describe('bench chart', () => {
       assert.ok(svg.includes(`>${l.rate.toLocaleString('en-US')}/s</text>`), String(l.rate));
     for (const f of r.floors) {
       const verdict = f.pass === null ? 'not run' : f.pass ? 'PASS' : 'FAIL';
-      assert.ok(
-        svg.includes(
-          `${verdict}  ${f.name}`.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'),
-        ),
-        f.name,
-      );
+      assert.ok(svg.includes(esc(`${verdict}  ${f.name}`)), f.name);
     }
     const png = new Resvg(svg).render().asPng();
     assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
