@@ -21,6 +21,7 @@ import { PIPELINES } from '../src/pipelines/index.js';
 import { KeyedTask, SourceTask, type EngineHooks } from '../src/runtime/engine.js';
 import type { Emitter, InputRecord, OutputRecord } from '../src/runtime/records.js';
 import { MemoryStateStore } from '../src/runtime/state/memory-backend.js';
+import { asConsumed } from '../src/runtime/testing/driver.js';
 
 export const ENGINE_PIPELINES = ['fraud-trigger', 'branch-totals'] as const;
 export type EnginePipeline = (typeof ENGINE_PIPELINES)[number];
@@ -139,15 +140,7 @@ export async function runEngine(o: {
       if (r.value) hash?.update(r.value);
       if (r.topic !== hopTopic) return;
       const p = r.partition!;
-      hop[p].push({
-        topic: r.topic,
-        partition: p,
-        offset: hopOffsets[p]++,
-        key: r.key === null ? null : Buffer.from(r.key),
-        value: r.value,
-        timestamp: r.timestamp!,
-        headers: {},
-      });
+      hop[p].push(asConsumed(r, hopOffsets[p]++));
     },
   };
 

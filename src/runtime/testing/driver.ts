@@ -202,24 +202,11 @@ export class TopologyTestDriver {
   private emitter(): Emitter {
     return {
       emit: (o: OutputRecord) => {
-        const keyed = this.keyedTasks.get(`${o.topic}/${o.partition ?? 0}`);
-        if (keyed) {
-          const offset = this.nextOffset(`${o.topic}/${o.partition ?? 0}`);
-          const headers = Object.fromEntries(
-            Object.entries(o.headers ?? {}).map(([k, v]) => [k, Buffer.from(v)]),
-          );
-          this.keyedInput.set(`${o.topic}/${o.partition ?? 0}`, [
-            ...(this.keyedInput.get(`${o.topic}/${o.partition ?? 0}`) ?? []),
-            {
-              topic: o.topic,
-              partition: o.partition ?? 0,
-              offset,
-              key: o.key === null ? null : Buffer.from(o.key),
-              value: o.value,
-              timestamp: o.timestamp ?? this.now,
-              headers,
-            },
-          ]);
+        const id = `${o.topic}/${o.partition ?? 0}`;
+        if (this.keyedTasks.has(id)) {
+          let list = this.keyedInput.get(id);
+          if (!list) this.keyedInput.set(id, (list = []));
+          list.push(asConsumed(o, this.nextOffset(id), this.now));
           return;
         }
         if (o.committed) this.onCommitted.push(o.committed);
@@ -256,6 +243,26 @@ export class TopologyTestDriver {
   private sourcePartitionCount(topic: string): number {
     return this.opts.sourcePartitions[topic] ?? 1;
   }
+}
+
+/**
+ * An output record as a consumer of its topic reads it back at `offset`: the key and the
+ * headers as bytes, the partition and the timestamp filled in (`timestamp` where the output has
+ * none, as the producer would stamp it). How the driver, the engine benchmark and the tests
+ * hand a source task's repartition records to a keyed task.
+ */
+export function asConsumed(o: OutputRecord, offset: number, timestamp = 0): InputRecord {
+  const headers: Record<string, Buffer> = {};
+  for (const k in o.headers) headers[k] = Buffer.from(o.headers[k]);
+  return {
+    topic: o.topic,
+    partition: o.partition ?? 0,
+    offset,
+    key: o.key === null ? null : Buffer.from(o.key),
+    value: o.value,
+    timestamp: o.timestamp ?? timestamp,
+    headers,
+  };
 }
 
 function parseOrRaw(b: Buffer): unknown {

@@ -6,7 +6,7 @@ import { KeyedTask, PACK_BYTES, SourceTask } from '../../../src/runtime/engine.j
 import { partitionForKey } from '../../../src/runtime/kafka/partitioner.js';
 import { H, type InputRecord, type OutputRecord } from '../../../src/runtime/records.js';
 import { MemoryStateStore } from '../../../src/runtime/state/memory-backend.js';
-import { TopologyTestDriver } from '../../../src/runtime/testing/driver.js';
+import { asConsumed, TopologyTestDriver } from '../../../src/runtime/testing/driver.js';
 import { TopologyBuilder } from '../../../src/runtime/topology.js';
 import { fraudDriver, HOUR, T0, tx } from '../../helpers/fraud.js';
 
@@ -39,17 +39,7 @@ const input = (offset: number, value: unknown): InputRecord => ({
 
 /** As the consume loop hands them to a keyed task. */
 const consumed = (out: OutputRecord[], partition: number): InputRecord[] =>
-  out
-    .filter((r) => r.partition === partition)
-    .map((r, offset) => ({
-      topic: r.topic,
-      partition,
-      offset,
-      key: r.key === null ? null : Buffer.from(r.key),
-      value: r.value,
-      timestamp: r.timestamp!,
-      headers: {},
-    }));
+  out.filter((r) => r.partition === partition).map((r, offset) => asConsumed(r, offset));
 
 describe('repartition records', () => {
   it('carry the original JSON and its origin through to the late topic', async () => {
