@@ -375,7 +375,8 @@ async function preload(
   await kafka.createTopics([topic], partitions, [], { 'retention.ms': '-1' });
   // The same record batches on every machine: with linger.ms alone their size followed how fast
   // the broker acknowledged, and a just-started broker let batches of up to 4,300 records build
-  // up where a warm one got about 300. Such an input ran fraud-eos 30% slower (docs/benchmarks.md).
+  // up where a warm one got about 300. Such an input ran fraud-eos 30% slower
+  // (docs/benchmarks-history.md, _A preload that depended on the broker_).
   // A long linger lets every batch fill to exactly PRELOAD_BATCH_RECORDS.
   const p = await kafka.producer({ 'linger.ms': 1000, 'batch.num.messages': PRELOAD_BATCH_RECORDS });
   const t0 = Date.now();
