@@ -122,15 +122,20 @@ bench_env() {
 }
 
 # Starts this checkout's Kafka and Redis (scripts/kafka.sh, scripts/redis.sh, on the ports and run
-# dir exported before) where KAFKA_BROKERS / REDIS_URL name none, exports those two, and stops
-# what it started when the calling script exits. INFRA_STARTED_HERE lists what it started.
+# dir exported before) where KAFKA_BROKERS / REDIS_URL name none, exports those two (and the SASL
+# listener's address when KAFKA_SASL_PORT asks for one), and stops what it started when the calling
+# script exits. INFRA_STARTED_HERE lists what it started; scripts/test.sh adds its Redis Cluster
+# and its testcontainers process (pid in INFRA_CONTAINERS_PID) to the same list.
 INFRA_STARTED_HERE=()
+INFRA_CONTAINERS_PID=
 stop_started_infra() {
   local what
   for what in "${INFRA_STARTED_HERE[@]}"; do
     case $what in
       kafka) bash "$ROOT/scripts/kafka.sh" stop >/dev/null 2>&1 || true ;;
       redis) bash "$ROOT/scripts/redis.sh" stop >/dev/null 2>&1 || true ;;
+      cluster) bash "$ROOT/scripts/redis.sh" stop --cluster >/dev/null 2>&1 || true ;;
+      containers) { kill -TERM "$INFRA_CONTAINERS_PID" 2>/dev/null; wait "$INFRA_CONTAINERS_PID" 2>/dev/null; } || true ;;
     esac
   done
 }
@@ -140,6 +145,9 @@ start_missing_infra() {
     INFRA_STARTED_HERE+=(kafka)
     bash "$ROOT/scripts/kafka.sh" start --clean
     export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
+    if [ -n "${KAFKA_SASL_PORT:-}" ]; then
+      export KAFKA_SASL_BROKERS=127.0.0.1:$KAFKA_SASL_PORT KAFKA_SASL_CA=${STREAM_RUN_DIR:-$ROOT/.run}/kafka/tls/ca.pem
+    fi
   fi
   if [ -z "${REDIS_URL:-}" ]; then
     INFRA_STARTED_HERE+=(redis)

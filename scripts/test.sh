@@ -30,19 +30,7 @@ export REDIS_CLUSTER_PORTS=${REDIS_CLUSTER_PORTS:-17001 17002 17003}
 export STREAM_RUN_DIR=${STREAM_RUN_DIR:-$ROOT/.run/test}
 RUN_DIR=$STREAM_RUN_DIR
 
-started=()
-cleanup() {
-  local what
-  for what in "${started[@]}"; do
-    case $what in
-      kafka) bash scripts/kafka.sh stop >/dev/null 2>&1 || true ;;
-      redis) bash scripts/redis.sh stop >/dev/null 2>&1 || true ;;
-      cluster) bash scripts/redis.sh stop --cluster >/dev/null 2>&1 || true ;;
-      containers) { kill -TERM "$containers_pid" 2>/dev/null; wait "$containers_pid" 2>/dev/null; } || true ;;
-    esac
-  done
-}
-trap cleanup EXIT
+trap stop_started_infra EXIT
 # With a container engine, STREAM_TESTCONTAINERS=1 runs Kafka and Redis as containers
 # (testcontainers) instead of from Maven jars and apt.
 if [ "${STREAM_TESTCONTAINERS:-0}" = 1 ] && [ -z "${KAFKA_BROKERS:-}" ] && [ -z "${REDIS_URL:-}" ]; then
@@ -50,28 +38,18 @@ if [ "${STREAM_TESTCONTAINERS:-0}" = 1 ] && [ -z "${KAFKA_BROKERS:-}" ] && [ -z 
   mkdir -p "$RUN_DIR"
   rm -f "$RUN_DIR/containers.env"
   node build/test/helpers/containers.js "$RUN_DIR/containers.env" &
-  containers_pid=$!
-  started+=(containers)
-  for _ in $(seq 1 240); do [ -s "$RUN_DIR/containers.env" ] && break; kill -0 "$containers_pid" 2>/dev/null || die "testcontainers failed"; sleep 0.5; done
+  INFRA_CONTAINERS_PID=$!
+  INFRA_STARTED_HERE+=(containers)
+  for _ in $(seq 1 240); do [ -s "$RUN_DIR/containers.env" ] && break; kill -0 "$INFRA_CONTAINERS_PID" 2>/dev/null || die "testcontainers failed"; sleep 0.5; done
   [ -s "$RUN_DIR/containers.env" ] || die "testcontainers: Kafka and Redis not ready after 120 s"
   set -a
   # shellcheck disable=SC1091
   . "$RUN_DIR/containers.env"
   set +a
 fi
-if [ -z "${KAFKA_BROKERS:-}" ]; then
-  started+=(kafka)
-  bash scripts/kafka.sh start --clean
-  export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
-  export KAFKA_SASL_BROKERS=127.0.0.1:$KAFKA_SASL_PORT KAFKA_SASL_CA=$RUN_DIR/kafka/tls/ca.pem
-fi
-if [ -z "${REDIS_URL:-}" ]; then
-  started+=(redis)
-  bash scripts/redis.sh start --clean
-  export REDIS_URL=redis://127.0.0.1:$REDIS_PORT
-fi
+start_missing_infra
 if [ -z "${REDIS_CLUSTER_NODES:-}" ]; then
-  started+=(cluster)
+  INFRA_STARTED_HERE+=(cluster)
   bash scripts/redis.sh start --cluster --clean
   # shellcheck disable=SC2086
   REDIS_CLUSTER_NODES=$(printf '127.0.0.1:%s,' $REDIS_CLUSTER_PORTS | sed 's/,$//')
