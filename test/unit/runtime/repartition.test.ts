@@ -109,6 +109,77 @@ describe('repartition records', () => {
     assert.equal(task.openWindows, 0);
   });
 
+  it('read each metadata line as JSON.parse does, in the plain form their writer uses or any other', async () => {
+    const d = await fraudDriver();
+    const model = d.keyedTask('by-customer', 0)!;
+    const dead: string[] = [];
+    const task = new KeyedTask(
+      d.app,
+      model.pipeline,
+      model.stage,
+      0,
+      1,
+      d.state.task(`${model.topic}/0`),
+      10,
+      { deadLetter: (reason) => dead.push(reason), late: () => undefined },
+    );
+    await task.backend.claim();
+    // Every event is late (its window closed by the watermark of the first), so each comes back
+    // on the late topic with its key, event time, origin, timestamp and bytes.
+    const lines = [
+      `[360000000,0,1,${T0},"ann"]`, // the writer's plain form
+      `[ 360000000 , 5 , 2 , ${T0} , "bob" ]`,
+      `[3.6e8,1e3,3,1.7e12,"cé 😀"]`,
+      String.raw`[360000001.5,2.25,4,1700000000000.0,"d\"e\\f\u00e9\n"]`,
+      `[null,7,5,${T0},"\u00e9"]`,
+      `[1234567890123456,8,6,${T0},"g"]`,
+      `[-0,-9,7,-5,"h"]`,
+    ];
+    const body = (i: number) => `{"n":${i}}`;
+    const pack = `[0,"transactions-data"]\n${lines.map((l, i) => `${l}\n${body(i)}\n`).join('')}`;
+    const record = (offset: number, value: string): InputRecord => ({
+      topic: model.topic,
+      partition: 0,
+      offset,
+      key: Buffer.from('pack'),
+      value: Buffer.from(value),
+      timestamp: T0,
+      headers: {},
+    });
+    const out: OutputRecord[] = [];
+    await task.process(
+      [
+        record(0, pack),
+        record(1, `[0,"transactions-data"]\n[01,0,1,${T0},"ann"]\n{}\n`), // a leading zero
+        record(2, `[0,"transactions-data"]\n[5,1e400,1,${T0},"ann"]\n{}\n`), // no finite event time
+        record(3, `[0,"transactions-data"]\n[5,0,1,${T0},"a\u0001"]\n{}\n`), // a raw control character
+      ],
+      { emit: (r) => out.push(r) },
+    );
+    assert.deepEqual(dead, Array(3).fill('invalid-repartition-record'));
+    const late = out.filter((r) => r.topic === 'transactions-data.late');
+    assert.deepEqual(
+      late.map((r) => [
+        r.key,
+        r.headers?.[H.eventTime],
+        r.headers?.[H.sourceOffset],
+        r.timestamp,
+        r.value!.toString(),
+      ]),
+      lines.map((l, i) => {
+        const [, eventTime, offset, timestamp, key] = JSON.parse(l) as [
+          unknown,
+          number,
+          number,
+          number,
+          string,
+        ];
+        return [key, String(eventTime), String(offset), timestamp, body(i)];
+      }),
+    );
+    assert.equal(task.watermark.current, 1234567890123456);
+  });
+
   it('travel in packs, one per partition and transaction until it is full, ahead of the watermark', () => {
     const { task } = sourceTask();
     const out: OutputRecord[] = [];
