@@ -41,6 +41,31 @@ const input = (offset: number, value: unknown): InputRecord => ({
 const consumed = (out: OutputRecord[], partition: number): InputRecord[] =>
   out.filter((r) => r.partition === partition).map((r, offset) => asConsumed(r, offset));
 
+/**
+ * A keyed task of the fraud trigger with one upstream partition, its dead letters' reasons, and
+ * records of its repartition topic as a writer might have put them there.
+ */
+async function keyedTaskOfOne() {
+  const d = await fraudDriver();
+  const model = d.keyedTask('by-customer', 0)!;
+  const dead: string[] = [];
+  const task = new KeyedTask(d.app, model.pipeline, model.stage, 0, 1, d.state.task(`${model.topic}/0`), 10, {
+    deadLetter: (reason) => dead.push(reason),
+    late: () => undefined,
+  });
+  await task.backend.claim();
+  const record = (offset: number, key: string | null, value: string): InputRecord => ({
+    topic: model.topic,
+    partition: 0,
+    offset,
+    key: key === null ? null : Buffer.from(key),
+    value: Buffer.from(value),
+    timestamp: T0,
+    headers: {},
+  });
+  return { task, dead, record };
+}
+
 describe('repartition records', () => {
   it('carry the original JSON and its origin through to the late topic', async () => {
     const d = await fraudDriver();
@@ -60,30 +85,8 @@ describe('repartition records', () => {
   });
 
   it('send a record a foreign writer put on the repartition topic to the DLQ, without moving the watermark', async () => {
-    const d = await fraudDriver();
-    const model = d.keyedTask('by-customer', 0)!;
-    const dead: string[] = [];
-    const task = new KeyedTask(
-      d.app,
-      model.pipeline,
-      model.stage,
-      0,
-      1,
-      d.state.task(`${model.topic}/0`),
-      10,
-      { deadLetter: (reason) => dead.push(reason), late: () => undefined },
-    );
-    await task.backend.claim();
+    const { task, dead, record } = await keyedTaskOfOne();
     const out: OutputRecord[] = [];
-    const record = (offset: number, key: string | null, value: string): InputRecord => ({
-      topic: model.topic,
-      partition: 0,
-      offset,
-      key: key === null ? null : Buffer.from(key),
-      value: Buffer.from(value),
-      timestamp: T0,
-      headers: {},
-    });
     await task.process(
       [
         record(0, 'ann', JSON.stringify(tx('ann', 0))), // no metadata line
@@ -110,20 +113,7 @@ describe('repartition records', () => {
   });
 
   it('read each metadata line as JSON.parse does, in the plain form their writer uses or any other', async () => {
-    const d = await fraudDriver();
-    const model = d.keyedTask('by-customer', 0)!;
-    const dead: string[] = [];
-    const task = new KeyedTask(
-      d.app,
-      model.pipeline,
-      model.stage,
-      0,
-      1,
-      d.state.task(`${model.topic}/0`),
-      10,
-      { deadLetter: (reason) => dead.push(reason), late: () => undefined },
-    );
-    await task.backend.claim();
+    const { task, dead, record } = await keyedTaskOfOne();
     // Every event is late (its window closed by the watermark of the first), so each comes back
     // on the late topic with its key, event time, origin, timestamp and bytes.
     const lines = [
@@ -137,22 +127,13 @@ describe('repartition records', () => {
     ];
     const body = (i: number) => `{"n":${i}}`;
     const pack = `[0,"transactions-data"]\n${lines.map((l, i) => `${l}\n${body(i)}\n`).join('')}`;
-    const record = (offset: number, value: string): InputRecord => ({
-      topic: model.topic,
-      partition: 0,
-      offset,
-      key: Buffer.from('pack'),
-      value: Buffer.from(value),
-      timestamp: T0,
-      headers: {},
-    });
     const out: OutputRecord[] = [];
     await task.process(
       [
-        record(0, pack),
-        record(1, `[0,"transactions-data"]\n[01,0,1,${T0},"ann"]\n{}\n`), // a leading zero
-        record(2, `[0,"transactions-data"]\n[5,1e400,1,${T0},"ann"]\n{}\n`), // no finite event time
-        record(3, `[0,"transactions-data"]\n[5,0,1,${T0},"a\u0001"]\n{}\n`), // a raw control character
+        record(0, 'pack', pack),
+        record(1, 'pack', `[0,"transactions-data"]\n[01,0,1,${T0},"ann"]\n{}\n`), // a leading zero
+        record(2, 'pack', `[0,"transactions-data"]\n[5,1e400,1,${T0},"ann"]\n{}\n`), // no finite event time
+        record(3, 'pack', `[0,"transactions-data"]\n[5,0,1,${T0},"a\u0001"]\n{}\n`), // a raw control character
       ],
       { emit: (r) => out.push(r) },
     );
