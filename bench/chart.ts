@@ -17,7 +17,7 @@ const FONT = 'DejaVu Sans, Liberation Sans, Arial, sans-serif';
 /** Text as SVG markup carries it. */
 export const esc = (s: string): string =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const thousands = (n: number): string => Math.round(n).toLocaleString('en-US');
+export const thousands = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 function text(x: number, y: number, s: string, attrs = ''): string {
   const size = attrs.includes('font-size') ? '' : 'font-size="13" ';

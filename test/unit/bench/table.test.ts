@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import type { BenchResults } from '../../../bench/harness.js';
+import { formattedTables, resultTables } from '../../../bench/table.js';
+import { repoRoot } from '../../helpers/env.js';
+
+describe('bench tables', () => {
+  it('docs/benchmarks.md shows the tables of the results file its Latest run names', async () => {
+    const doc = join(repoRoot(), 'docs/benchmarks.md');
+    const text = readFileSync(doc, 'utf8');
+    const latest = /\*\*Latest: `(bench\/results\/[^`]+\.json)`\*\*/.exec(text);
+    assert.ok(latest, 'docs/benchmarks.md names its Latest results file');
+    const r = JSON.parse(readFileSync(join(repoRoot(), latest[1]), 'utf8')) as BenchResults;
+    const tables = (await formattedTables(r, doc)).trim().split('\n\n');
+    assert.equal(tables.length, 6);
+    // Each table whole, as `npm run bench:table` prints it: a hand edit of one figure fails here.
+    for (const t of tables) assert.ok(text.includes(t), `docs/benchmarks.md lacks, from ${latest[1]}:\n${t}`);
+  });
+
+  it('writes each floor with its limit, its value in the limit’s unit and its verdict', () => {
+    const r = {
+      options: { records: 5000, engineRecords: 1000, scaleRecords: 1000, recoveryRate: 5000 },
+      throughput: [],
+      engine: [],
+      scale: [],
+      latency: [],
+      recovery: [],
+      floors: [
+        { name: 'fraud EOS events/s', value: 19999, limit: '>= 20000', pass: false },
+        { name: 'fraud EOS / passthrough', value: 0.4, limit: '>= 0.4', pass: true },
+        { name: 'e2e p99 ms at 5000 ev/s', value: null, limit: '<= 300', pass: null },
+        { name: 'fraud EOS peak RSS MB', value: 301.2, limit: '<= 300', pass: false },
+        { name: 'recovery after SIGKILL s', value: 1.419, limit: '<= 5', pass: true },
+        { name: 'a floor of a newer harness', value: 7, limit: '<= 8', pass: true },
+      ],
+    } as unknown as BenchResults;
+    assert.deepEqual(resultTables(r).trim().split('\n').slice(-6), [
+      '| fraud EOS throughput over 5,000 events | ≥ 20,000/s | 19,999/s | FAIL |',
+      '| fraud EOS / passthrough | ≥ 0.40 | 0.400 | PASS |',
+      '| e2e p99 at 5,000 events/s | ≤ 300 ms | - | not run |',
+      '| fraud EOS peak RSS (5,000 distinct customers) | ≤ 300 MB | 301 MB | FAIL |',
+      '| recovery after SIGKILL (median) | ≤ 5 s | 1.42 s | PASS |',
+      '| a floor of a newer harness | ≤ 8 | 7 | PASS |',
+    ]);
+  });
+});
