@@ -1012,6 +1012,44 @@ function versions(): Record<string, string> {
   return v;
 }
 
+interface ThroughputScenario {
+  scenario: Scenario;
+  pipeline: PipelineSetup['pipeline'];
+  guarantee: PipelineSetup['guarantee'];
+  kind: GeneratorKind;
+}
+
+const THROUGHPUT_GROUPS: ThroughputScenario[][] = [
+  [
+    { scenario: 'passthrough', pipeline: 'passthrough', guarantee: 'at_least_once', kind: 'fraud' },
+    { scenario: 'fraud-eos', pipeline: 'fraud-trigger', guarantee: 'exactly_once', kind: 'fraud' },
+    { scenario: 'fraud-alos', pipeline: 'fraud-trigger', guarantee: 'at_least_once', kind: 'fraud' },
+    { scenario: 'branch-eos', pipeline: 'branch-totals', guarantee: 'exactly_once', kind: 'payments' },
+  ],
+  // After the floors' scenarios, so that deleting their three million records cannot touch those.
+  [
+    { scenario: 'topology-io-eos', pipeline: 'topology-io', guarantee: 'exactly_once', kind: 'fraud' },
+    { scenario: 'topology-io-alos', pipeline: 'topology-io', guarantee: 'at_least_once', kind: 'fraud' },
+  ],
+];
+
+/**
+ * The order of the throughput runs: per group, rounds of one run of each chosen scenario, not one
+ * scenario's runs in a row. A slow spell of the shared machine then spreads over the baseline and the
+ * scenarios measured against it, instead of landing on every run of one of them.
+ */
+export function throughputSchedule(
+  scenarios: readonly Scenario[],
+  runs: number,
+): Array<{ scenarios: ThroughputScenario[]; rounds: Scenario[][] }> {
+  return THROUGHPUT_GROUPS.map((group) => group.filter((t) => scenarios.includes(t.scenario)))
+    .filter((chosen) => chosen.length > 0)
+    .map((chosen) => ({
+      scenarios: chosen,
+      rounds: Array.from({ length: runs }, () => chosen.map((t) => t.scenario)),
+    }));
+}
+
 export async function runBench(scenarios: Scenario[], o: BenchOptions): Promise<BenchResults> {
   const kafka = new Kafka(o.brokers);
   const redis = new Redis(o.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
@@ -1059,33 +1097,15 @@ export async function runBench(scenarios: Scenario[], o: BenchOptions): Promise<
     ...o.memberEnv,
   });
   try {
-    type Throughput = [Scenario, PipelineSetup['pipeline'], PipelineSetup['guarantee'], GeneratorKind];
-    const throughputGroups: Throughput[][] = [
-      [
-        ['passthrough', 'passthrough', 'at_least_once', 'fraud'],
-        ['fraud-eos', 'fraud-trigger', 'exactly_once', 'fraud'],
-        ['fraud-alos', 'fraud-trigger', 'at_least_once', 'fraud'],
-        ['branch-eos', 'branch-totals', 'exactly_once', 'payments'],
-      ],
-      // After the floors' scenarios, so that deleting their three million records cannot touch those.
-      [
-        ['topology-io-eos', 'topology-io', 'exactly_once', 'fraud'],
-        ['topology-io-alos', 'topology-io', 'at_least_once', 'fraud'],
-      ],
-    ];
     const throughputRuns = new Map<Scenario, { s: PipelineSetup; runs: ThroughputRun[] }>();
-    for (const group of throughputGroups) {
-      const chosen = group.filter(([scenario]) => scenarios.includes(scenario));
-      if (chosen.length === 0) continue;
-      for (const [scenario, pipeline, guarantee, kind] of chosen)
+    for (const group of throughputSchedule(scenarios, o.runs)) {
+      for (const { scenario, pipeline, guarantee, kind } of group.scenarios)
         throughputRuns.set(scenario, { s: { pipeline, guarantee, input: await input(kind) }, runs: [] });
-      // Rounds, not one scenario's runs in a row: a slow spell of the shared machine then spreads over
-      // the baseline and the scenarios, instead of landing on every run of one of them.
-      for (let i = 0; i < o.runs; i++) {
+      for (const [i, round] of group.rounds.entries()) {
         o.log(
-          `throughput round ${i + 1} of ${o.runs}: ${chosen.map(([sc]) => sc).join(', ')}, ${o.records} records each`,
+          `throughput round ${i + 1} of ${group.rounds.length}: ${round.join(', ')}, ${o.records} records each`,
         );
-        for (const [scenario] of chosen) {
+        for (const scenario of round) {
           const t = throughputRuns.get(scenario)!;
           t.runs.push(await throughputRun(kafka, redis, o, t.s, scenario, 1));
           results.throughput = [...throughputRuns]
