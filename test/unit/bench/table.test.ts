@@ -6,14 +6,20 @@ import type { BenchResults } from '../../../bench/harness.js';
 import { formattedTables, resultTables } from '../../../bench/table.js';
 import { repoRoot } from '../../helpers/env.js';
 
+const readResults = (file: string): Partial<BenchResults> =>
+  JSON.parse(readFileSync(join(repoRoot(), file), 'utf8')) as Partial<BenchResults>;
+
+/** The tables `npm run bench:table` prints for a results file, each one whole. */
+const tablesOf = async (r: Partial<BenchResults>, doc: string): Promise<string[]> =>
+  (await formattedTables(r as BenchResults, doc)).trim().split('\n\n');
+
 describe('bench tables', () => {
   it('docs/benchmarks.md shows the tables of the results file its Latest run names', async () => {
     const doc = join(repoRoot(), 'docs/benchmarks.md');
     const text = readFileSync(doc, 'utf8');
     const latest = /\*\*Latest: `(bench\/results\/[^`]+\.json)`\*\*/.exec(text);
     assert.ok(latest, 'docs/benchmarks.md names its Latest results file');
-    const r = JSON.parse(readFileSync(join(repoRoot(), latest[1]), 'utf8')) as BenchResults;
-    const tables = (await formattedTables(r, doc)).trim().split('\n\n');
+    const tables = await tablesOf(readResults(latest[1]), doc);
     assert.equal(tables.length, 6);
     // Each table whole, as `npm run bench:table` prints it: a hand edit of one figure fails here.
     for (const t of tables) assert.ok(text.includes(t), `docs/benchmarks.md lacks, from ${latest[1]}:\n${t}`);
@@ -27,11 +33,11 @@ describe('bench tables', () => {
     let checked = 0;
     for (const [k, head] of heads.entries()) {
       // A named file that is missing fails here: the history would cite figures no one can read.
-      const r = JSON.parse(readFileSync(join(repoRoot(), head[1]), 'utf8')) as Partial<BenchResults>;
+      const r = readResults(head[1]);
       // Files from before the engine scenario predate bench:table; their tables were written by hand.
       if (!Array.isArray(r.engine)) continue;
       const section = text.slice(head.index, heads[k + 1]?.index ?? text.length);
-      for (const t of (await formattedTables(r as BenchResults, doc)).trim().split('\n\n'))
+      for (const t of await tablesOf(r, doc))
         assert.ok(section.includes(t), `the history's ${head[1]} lacks, from that file:\n${t}`);
       checked++;
     }
