@@ -30,6 +30,7 @@ import { librdkafkaConfig } from '../src/runtime/kafka/client-config.js';
 import { isKafkaError } from '../src/runtime/kafka/errors.js';
 import { ensureTopics } from '../src/runtime/kafka/topics.js';
 import { internalTopics } from '../src/runtime/topology.js';
+import { cpuBetween, readBoxCpu, serverPids, type BoxCpu, type ServerPids } from './box-cpu.js';
 import { ENGINE_PIPELINES, type EnginePipeline, type EngineRun } from './engine.js';
 
 const MEMBER = fileURLToPath(new URL('./member.js', import.meta.url));
@@ -68,6 +69,8 @@ export interface BenchOptions {
   out: string;
   brokers: string;
   redisUrl: string;
+  /** The broker's and Redis's pids, for their CPU time, when the scripts started them. */
+  servers: ServerPids;
   /** The image's process settings, as this machine runs them (hostImageEnv()). */
   imageEnv: Record<string, string>;
   /** Extra environment for members (e.g. MAX_BATCH_RECORDS to try a setting); it overrides imageEnv. */
@@ -86,6 +89,13 @@ export interface ThroughputRun {
   peakRssMb: number;
   redisCommandsPerRecord: number;
   outputs: Record<string, number>;
+  /**
+   * CPU seconds from the first member's first input record until the end, as the members' own:
+   * the broker's and Redis's (null when the scripts did not start them), and the whole
+   * machine's, members, harness and all; `busy` is the share of all cores that the machine's was.
+   * Not in results before 2026-12-08.
+   */
+  serverCpu?: BoxCpu & { busy: number };
 }
 
 export interface Stat {
@@ -102,6 +112,8 @@ export interface ThroughputResult {
   cpuSecondsPerMillion: Stat;
   peakRssMb: Stat;
   redisCommandsPerRecord: Stat;
+  /** CPU seconds per million input records of the broker, of Redis and of the machine; as serverCpu. */
+  serverCpu?: { broker: Stat | null; redis: Stat | null; box: Stat; busy: Stat };
 }
 
 export interface LatencyRun {
@@ -145,7 +157,7 @@ export interface BenchResults {
   command: string;
   machine: { cpus: number; cpuModel: string; memoryGb: number; loadAvgAtStart: number[] };
   versions: Record<string, string>;
-  options: Omit<BenchOptions, 'log' | 'brokers' | 'redisUrl' | 'out'>;
+  options: Omit<BenchOptions, 'log' | 'brokers' | 'redisUrl' | 'out' | 'servers'>;
   throughput: ThroughputResult[];
   latency: Array<{ rate: number; runs: LatencyRun[]; p50Ms: Stat; p99Ms: Stat; p999Ms: Stat }>;
   recovery: Array<{ signal: string; runs: RecoveryRun[]; seconds: Stat }>;
@@ -419,6 +431,9 @@ class Member {
   readonly proc: ChildProcess;
   readonly lines: MemberLine[] = [];
   first: MemberLine | undefined;
+  /** Settles when the first input record is reported. */
+  readonly firstSeen: Promise<void>;
+  private seeFirst!: () => void;
   last: MemberLine | undefined;
   readonly logFile: string;
   exited: Promise<number | null>;
@@ -436,6 +451,7 @@ class Member {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.exited = new Promise((resolve) => this.proc.once('exit', (code) => resolve(code)));
+    this.firstSeen = new Promise((resolve) => (this.seeFirst = resolve));
     mkdirSync(MEMBER_LOGS, { recursive: true });
     this.logFile = join(MEMBER_LOGS, `${name}.log`);
     const file = createWriteStream(this.logFile);
@@ -448,7 +464,10 @@ class Member {
       } catch {
         return;
       }
-      if (m.ev === 'first') this.first = m;
+      if (m.ev === 'first') {
+        this.first = m;
+        this.seeFirst();
+      }
       if (m.ev === 'sample') this.last = m;
       else this.lines.push(m);
       if (m.ev === 'fatal' || (m.ev === 'log' && (m as { level?: string }).level === 'error'))
@@ -717,10 +736,18 @@ async function throughputRun(
   let finished = false;
   try {
     await Promise.all(ms.map((m) => m.waitFor((l) => l.ev === 'started', 120_000)));
+    // Read as soon as the first member's first record is seen, so that it spans what the members' CPU does.
+    const cpu0 = Promise.race(ms.map((m) => m.firstSeen)).then(() => ({
+      at: Date.now(),
+      cpu: readBoxCpu(o.servers),
+    }));
     const end = await waitDone(kafka, app, s, ms, Math.max(120_000, o.records));
     const calls1 = await redisCalls(redis);
     // One more sample after the end, for the CPU time up to it.
     await sleep(250);
+    const first = await cpu0;
+    const box = cpuBetween(first.cpu, readBoxCpu(o.servers));
+    const boxSeconds = (Date.now() - first.at) / 1000;
     const starts = ms.map((m) => m.first?.t).filter((t): t is number => t !== undefined);
     const start = Math.min(...starts);
     const seconds = (end - start) / 1000;
@@ -748,6 +775,12 @@ async function throughputRun(
       peakRssMb: Math.max(...perMember.map((m) => m.peakRssMb)),
       redisCommandsPerRecord: round((calls1 - calls0) / o.records, 4),
       outputs,
+      serverCpu: {
+        broker: box.broker === null ? null : round(box.broker),
+        redis: box.redis === null ? null : round(box.redis),
+        box: round(box.box),
+        busy: round(box.box / (boxSeconds * cpus().length)),
+      },
     };
     finished = true;
     o.log(
@@ -783,6 +816,24 @@ function summarize(
     cpuSecondsPerMillion: stat(runs.map((r) => r.cpuSecondsPerMillion)),
     peakRssMb: stat(runs.map((r) => r.peakRssMb)),
     redisCommandsPerRecord: stat(runs.map((r) => r.redisCommandsPerRecord)),
+    ...serverCpuSummary(runs),
+  };
+}
+
+function serverCpuSummary(runs: ThroughputRun[]): Pick<ThroughputResult, 'serverCpu'> {
+  const with_ = runs.filter((r) => r.serverCpu !== undefined);
+  if (with_.length === 0) return {};
+  const perMillion = (pick: (c: BoxCpu) => number | null): Stat | null => {
+    const xs = with_.map((r) => pick(r.serverCpu!));
+    return xs.some((x) => x === null) ? null : stat(with_.map((r, i) => round((xs[i]! / r.records) * 1e6)));
+  };
+  return {
+    serverCpu: {
+      broker: perMillion((c) => c.broker),
+      redis: perMillion((c) => c.redis),
+      box: perMillion((c) => c.box)!,
+      busy: stat(with_.map((r) => r.serverCpu!.busy)),
+    },
   };
 }
 
@@ -1055,7 +1106,7 @@ export async function runBench(scenarios: Scenario[], o: BenchOptions): Promise<
   const redis = new Redis(o.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
   await redis.connect();
   const redisVersion = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1];
-  const { log: _log, brokers: _b, redisUrl: _r, out: _o, ...options } = o;
+  const { log: _log, brokers: _b, redisUrl: _r, out: _o, servers: _s, ...options } = o;
   const results: BenchResults = {
     startedAt: new Date().toISOString(),
     command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
@@ -1309,6 +1360,7 @@ async function main(): Promise<void> {
     out: values.out ?? `bench/results/${date}.json`,
     brokers,
     redisUrl,
+    servers: serverPids(),
     imageEnv: hostImageEnv(),
     memberEnv: Object.fromEntries(
       (values.env ?? []).map((kv) => {
@@ -1370,6 +1422,19 @@ export function report(r: BenchResults): string {
     if (pass && io) lines.push(`topology-io-${g} / passthrough ${round(io / pass)}`);
     if (io && fraud) lines.push(`fraud-${g} / topology-io-${g} ${round(fraud / io)}`);
   }
+  // Not a floor either: the ratio if each scenario kept every core of the machine busy at its cost per record.
+  const machine = (name: string): number | undefined =>
+    r.throughput.find((t) => t.scenario === name)?.serverCpu?.box.median;
+  for (const t of r.throughput)
+    if (t.serverCpu)
+      lines.push(
+        `${t.scenario.padEnd(12)} machine ${t.serverCpu.box.median} CPU s/M (broker ` +
+          `${t.serverCpu.broker?.median ?? '-'}, redis ${t.serverCpu.redis?.median ?? '-'}), ` +
+          `${Math.round(t.serverCpu.busy.median * 100)}% busy`,
+      );
+  const [boxPass, boxFraud] = [machine('passthrough'), machine('fraud-eos')];
+  if (boxPass && boxFraud)
+    lines.push(`fraud-eos / passthrough at equal machine CPU ${round(boxPass / boxFraud)}`);
   for (const e of r.engine)
     lines.push(
       `engine ${e.pipeline.padEnd(13)} ${f(e.usPerEvent)} us/event | GC ${f(e.gcUsPerEvent)} | ` +

@@ -80,6 +80,37 @@ export function resultTables(r: BenchResults): string {
       ]),
     ),
   );
+  // Only results from 2026-12-08 on have these figures; the tables of older files stay as they were.
+  if (r.throughput.length > 0 && r.throughput.every((t) => t.serverCpu !== undefined)) {
+    const cores = r.machine.cpus;
+    const orDash = (s: Stat | null): string => (s === null ? '-' : s.median.toFixed(1));
+    tables.push(
+      table(
+        [
+          'CPU s / M events, median',
+          'member',
+          'broker',
+          'Redis',
+          'machine',
+          'machine busy',
+          `events/s at ${cores} busy cores`,
+        ],
+        ['l', 'r', 'r', 'r', 'r', 'r', 'r'],
+        r.throughput.map((t) => {
+          const c = t.serverCpu!;
+          return [
+            t.scenario,
+            t.cpuSecondsPerMillion.median.toFixed(1),
+            orDash(c.broker),
+            orDash(c.redis),
+            c.box.median.toFixed(1),
+            `${Math.round(c.busy.median * 100)}%`,
+            thousands(Math.round((cores * 1e6) / c.box.median)),
+          ];
+        }),
+      ),
+    );
+  }
   if (r.engine.length > 0)
     tables.push(
       table(

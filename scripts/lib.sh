@@ -152,6 +152,9 @@ start_missing_infra() {
     INFRA_STARTED_HERE+=(kafka)
     bash "$ROOT/scripts/kafka.sh" start --clean
     export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
+    # For the bench's CPU time of the broker (bench/box-cpu.ts).
+    INFRA_KAFKA_PID=$(cat "${STREAM_RUN_DIR:-$ROOT/.run}/kafka/kafka.pid")
+    export INFRA_KAFKA_PID
     if [ -n "${KAFKA_SASL_PORT:-}" ]; then
       export KAFKA_SASL_BROKERS=127.0.0.1:$KAFKA_SASL_PORT KAFKA_SASL_CA=${STREAM_RUN_DIR:-$ROOT/.run}/kafka/tls/ca.pem
     fi
@@ -160,5 +163,7 @@ start_missing_infra() {
     INFRA_STARTED_HERE+=(redis)
     bash "$ROOT/scripts/redis.sh" start --clean
     export REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+    INFRA_REDIS_PID=$(cat "${STREAM_RUN_DIR:-$ROOT/.run}/redis/redis.pid")
+    export INFRA_REDIS_PID
   fi
 }

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { serverPids } from '../../bench/box-cpu.js';
 import { hostImageEnv, runBench, type BenchResults } from '../../bench/harness.js';
 import { KafkaJS } from '../../src/runtime/kafka/client.js';
 import { librdkafkaConfig } from '../../src/runtime/kafka/client-config.js';
@@ -21,6 +22,8 @@ describe('bench harness smoke run', () => {
 
   it('runs four scenarios and writes consistent results', { timeout: 240_000 }, async () => {
     const { brokers, redisUrl } = infra();
+    // Known when scripts/test.sh started the broker and Redis, as it does in CI.
+    const servers = serverPids();
     const out = join(dir, 'results.json');
     const admin = new KafkaJS.Kafka(librdkafkaConfig({ brokers, clientId: 'bench-smoke' })).admin();
     await admin.connect();
@@ -43,6 +46,7 @@ describe('bench harness smoke run', () => {
         out,
         brokers,
         redisUrl,
+        servers,
         imageEnv: hostImageEnv(),
         memberEnv: {},
         log: () => undefined,
@@ -72,6 +76,18 @@ describe('bench harness smoke run', () => {
         assert.ok(run.peakRssMb > 0);
         assert.ok(run.redisCommandsPerRecord >= 0);
         assert.equal(t.eventsPerSecond.median, run.eventsPerSecond);
+        // The machine's CPU includes the member's; the broker serves every scenario, Redis the fraud one.
+        const c = run.serverCpu!;
+        assert.ok(c.box >= run.perMember[0].cpuSeconds * 0.9, `${t.scenario}: machine ${c.box} s`);
+        assert.ok(c.busy > 0 && c.busy <= 1.05, `${t.scenario}: busy ${c.busy}`);
+        assert.equal(c.broker === null, servers.broker === null, `${t.scenario}: broker CPU ${c.broker}`);
+        assert.equal(c.redis === null, servers.redis === null, `${t.scenario}: Redis CPU ${c.redis}`);
+        if (c.broker !== null) assert.ok(c.broker > 0, `${t.scenario}: broker CPU ${c.broker}`);
+        assert.deepEqual(t.serverCpu?.box, {
+          median: Math.round((c.box / RECORDS) * 1e6 * 1000) / 1000,
+          min: Math.round((c.box / RECORDS) * 1e6 * 1000) / 1000,
+          max: Math.round((c.box / RECORDS) * 1e6 * 1000) / 1000,
+        });
         assert.ok(
           t.eventsPerSecond.min <= t.eventsPerSecond.median &&
             t.eventsPerSecond.median <= t.eventsPerSecond.max,
