@@ -19,8 +19,10 @@ describe('bench tables', () => {
     const text = readFileSync(doc, 'utf8');
     const latest = /\*\*Latest: `(bench\/results\/[^`]+\.json)`\*\*/.exec(text);
     assert.ok(latest, 'docs/benchmarks.md names its Latest results file');
-    const tables = await tablesOf(readResults(latest[1]), doc);
-    assert.equal(tables.length, 6);
+    const r = readResults(latest[1]);
+    const tables = await tablesOf(r, doc);
+    // Throughput, machine CPU (results from 2026-12-08 on), engine, scale, latency, recovery, floors.
+    assert.equal(tables.length, r.throughput!.every((t) => t.serverCpu) ? 7 : 6);
     // Each table whole, as `npm run bench:table` prints it: a hand edit of one figure fails here.
     for (const t of tables) assert.ok(text.includes(t), `docs/benchmarks.md lacks, from ${latest[1]}:\n${t}`);
   });
@@ -42,6 +44,41 @@ describe('bench tables', () => {
       checked++;
     }
     assert.ok(checked >= 5, `only ${checked} runs of the history were checked`);
+  });
+
+  it('prints the machine CPU table only for results that have it, with the rate at busy cores', () => {
+    const stat = (median: number) => ({ median, min: median, max: median });
+    const scenario = (name: string, serverCpu?: object) => ({
+      scenario: name,
+      eventsPerSecond: stat(1000),
+      cpuSecondsPerMillion: stat(30),
+      peakRssMb: stat(200),
+      redisCommandsPerRecord: stat(0),
+      ...(serverCpu ? { serverCpu } : {}),
+    });
+    const base = {
+      machine: { cpus: 2 },
+      options: { records: 5000, engineRecords: 1000, scaleRecords: 1000, recoveryRate: 5000 },
+      engine: [],
+      scale: [],
+      latency: [],
+      recovery: [],
+      floors: [],
+    };
+    const cpu = { broker: stat(20), redis: null, box: stat(64), busy: stat(0.751) };
+    const withCpu = resultTables({
+      ...base,
+      throughput: [scenario('fraud-eos', cpu), scenario('passthrough', { ...cpu, box: stat(12.5) })],
+    } as unknown as BenchResults);
+    const lines = withCpu.split('\n');
+    assert.ok(lines.includes('| fraud-eos | 30.0 | 20.0 | - | 64.0 | 75% | 31,250 |'), withCpu);
+    assert.ok(lines.includes('| passthrough | 30.0 | 20.0 | - | 12.5 | 75% | 160,000 |'), withCpu);
+    // An older file, or one scenario without the figures: no such table, so older tables read as before.
+    const without = resultTables({
+      ...base,
+      throughput: [scenario('fraud-eos', cpu), scenario('passthrough')],
+    } as unknown as BenchResults);
+    assert.ok(!without.includes('busy cores'), without);
   });
 
   it('writes each floor with its limit, its value in the limit’s unit and its verdict', () => {
