@@ -17,6 +17,14 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       'no-console': ['error', { allow: ['error', 'warn'] }],
+      'no-restricted-properties': [
+        'error',
+        {
+          property: 'fetchOffsets',
+          message:
+            "The admin client's fetchOffsets can crash the process with a SIGSEGV when the group's coordinator answers NOT_COORDINATOR (librdkafka #5040): read a group's committed offsets with a consumer of that group (committed()).",
+        },
+      ],
     },
   },
   {

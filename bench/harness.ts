@@ -25,6 +25,8 @@ import {
   Producer,
   type KafkaConsumerType,
   type Message,
+  type TopicPartition,
+  type TopicPartitionOffsetAndMetadata,
 } from '../src/runtime/kafka/client.js';
 import { librdkafkaConfig } from '../src/runtime/kafka/client-config.js';
 import { isKafkaError } from '../src/runtime/kafka/errors.js';
@@ -193,6 +195,8 @@ type Admin = ReturnType<InstanceType<typeof KafkaJS.Kafka>['admin']>;
 
 class Kafka {
   private admin: Admin | undefined;
+  private offsets: { group: string; consumer: KafkaConsumerType } | undefined;
+  private readonly partitions = new Map<string, number[]>();
   constructor(readonly brokers: string) {}
 
   async adminClient(): Promise<Admin> {
@@ -207,6 +211,7 @@ class Kafka {
   }
 
   async close(): Promise<void> {
+    await this.closeOffsetReader();
     await this.admin?.disconnect();
     this.admin = undefined;
   }
@@ -258,24 +263,72 @@ class Kafka {
     return new Map(r.map((p) => [p.partition, Number(p.high)]));
   }
 
-  /** Partition -> committed offset of the group (-1 when none). */
+  /**
+   * Partition -> committed offset of the group (-1 when none), as the group's own consumer reads
+   * it. Not the admin client's fetchOffsets: when the coordinator answers NOT_COORDINATOR, as a
+   * just-started broker does for a group it has not seen, librdkafka's admin path asks a consumer
+   * group handle that an admin client does not have to find the coordinator again, and the process
+   * dies of a SIGSEGV (librdkafka #5040, confluent-kafka-javascript #374). That is what killed 3 of
+   * the harness's runs as their first members started. A consumer handles the same answer itself.
+   */
   async committed(group: string, topics: string[]): Promise<Map<string, number>> {
-    const admin = await this.adminClient();
-    let r: Awaited<ReturnType<typeof admin.fetchOffsets>>;
+    const c = await this.offsetReader(group);
+    const partitions: TopicPartition[] = [];
+    for (const topic of topics)
+      for (const partition of await this.partitionsOf(topic)) partitions.push({ topic, partition });
     for (let attempt = 1; ; attempt++) {
       try {
-        r = await admin.fetchOffsets({ groupId: group, topics });
-        break;
+        const list = await kafkaCall<Array<TopicPartitionOffsetAndMetadata | Error>>((cb) =>
+          c.committed(partitions, 10_000, cb),
+        );
+        const out = new Map<string, number>();
+        for (const tp of list) {
+          if (tp instanceof Error) throw tp;
+          out.set(`${tp.topic}/${tp.partition}`, tp.offset >= 0 ? tp.offset : -1);
+        }
+        return out;
       } catch (err) {
         // A broker that has just started answers COORDINATOR_LOAD_IN_PROGRESS (14) or
-        // COORDINATOR_NOT_AVAILABLE (15) for a while.
-        if (attempt >= 50 || !isKafkaError(err) || (err.code !== 14 && err.code !== 15)) throw err;
+        // COORDINATOR_NOT_AVAILABLE (15) for a while, and the wait for it can time out (-185).
+        if (attempt >= 50 || !isKafkaError(err) || ![14, 15, 16, -185].includes(err.code)) throw err;
         await sleep(200);
       }
     }
-    const out = new Map<string, number>();
-    for (const t of r) for (const p of t.partitions) out.set(`${t.topic}/${p.partition}`, Number(p.offset));
-    return out;
+  }
+
+  /**
+   * A consumer in `group` that never subscribes, so it never joins the group: it only reads the
+   * group's committed offsets. read_uncommitted, so that an offset commit inside a transaction a
+   * killed member left open does not hold the answer back (a read_committed consumer asks for
+   * stable offsets only, and would wait for that transaction to time out).
+   */
+  private async offsetReader(group: string): Promise<KafkaConsumerType> {
+    if (this.offsets?.group === group) return this.offsets.consumer;
+    await this.closeOffsetReader();
+    const consumer = new KafkaConsumer({
+      ...librdkafkaConfig({ brokers: this.brokers, clientId: 'bench-offsets' }),
+      'group.id': group,
+      'enable.auto.commit': false,
+      'isolation.level': 'read_uncommitted',
+    }) as KafkaConsumerType;
+    await kafkaCall((cb) => consumer.connect({ timeout: 10_000 }, (err) => cb(err)));
+    this.offsets = { group, consumer };
+    return consumer;
+  }
+
+  private async closeOffsetReader(): Promise<void> {
+    const c = this.offsets?.consumer;
+    this.offsets = undefined;
+    if (c) await new Promise<void>((resolve) => c.disconnect(() => resolve()));
+  }
+
+  /** A topic's partitions, kept once known: the bench never changes a topic's partition count. */
+  private async partitionsOf(topic: string): Promise<number[]> {
+    const known = this.partitions.get(topic);
+    if (known) return known;
+    const list = [...(await this.ends(topic)).keys()].sort((a, b) => a - b);
+    if (list.length > 0) this.partitions.set(topic, list);
+    return list;
   }
 
   /**
