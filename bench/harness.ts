@@ -268,8 +268,8 @@ class Kafka {
    * it. Not the admin client's fetchOffsets: when the coordinator answers NOT_COORDINATOR, as a
    * just-started broker does for a group it has not seen, librdkafka's admin path asks a consumer
    * group handle that an admin client does not have to find the coordinator again, and the process
-   * dies of a SIGSEGV (librdkafka #5040, confluent-kafka-javascript #374). That is what killed 3 of
-   * the harness's runs as their first members started. A consumer handles the same answer itself.
+   * dies of a SIGSEGV (librdkafka #5040, confluent-kafka-javascript #374). That is what killed four
+   * harness processes as their first members started. A consumer handles the same answer itself.
    */
   async committed(group: string, topics: string[]): Promise<Map<string, number>> {
     const c = await this.offsetReader(group);
@@ -288,8 +288,9 @@ class Kafka {
         }
         return out;
       } catch (err) {
-        // A broker that has just started answers COORDINATOR_LOAD_IN_PROGRESS (14) or
-        // COORDINATOR_NOT_AVAILABLE (15) for a while, and the wait for it can time out (-185).
+        // A broker that has just started answers COORDINATOR_LOAD_IN_PROGRESS (14),
+        // COORDINATOR_NOT_AVAILABLE (15) or NOT_COORDINATOR (16) for a while, and the wait for
+        // it can time out (-185).
         if (attempt >= 50 || !isKafkaError(err) || ![14, 15, 16, -185].includes(err.code)) throw err;
         await sleep(200);
       }
